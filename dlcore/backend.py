@@ -1,0 +1,168 @@
+"""Backend dispatch: which array module runs the ops, and where CUDA kernels come from.
+
+Three backends share one code path:
+  numpy  NumPy arrays, NumPy reference ops (no kernels)
+  cupy   CuPy arrays on a GPU, kernels/*.cu compiled by NVRTC through cupy.RawModule
+  emu    NumPy arrays, the same kernels/*.cu compiled by g++ against the CPU emulator
+
+Choice: `set_backend(name)`, else the DLCORE_BACKEND environment variable, else cupy
+when a GPU is usable, else numpy. This is the only module that imports cupy.
+"""
+from __future__ import annotations
+
+import contextlib
+import functools
+import importlib.resources
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy
+
+try:
+    import cupy
+except Exception:  # not installed, or installed without a loadable CUDA runtime
+    cupy = None
+
+BACKENDS = ("numpy", "cupy", "emu")
+
+
+class BackendUnavailableError(RuntimeError):
+    """The requested backend cannot run on this machine; the message says why."""
+
+
+@dataclass(frozen=True)
+class Backend:
+    name: str
+    xp: object  # the array module: numpy or cupy
+
+    @property
+    def runs_kernels(self) -> bool:
+        """True where ops launch the CUDA kernels (cupy, emu) instead of NumPy code."""
+        return self.name != "numpy"
+
+
+def _cupy_problem() -> str | None:
+    if cupy is None:
+        return "CuPy is not installed (pip install 'dlcore[gpu]')"
+    try:
+        if not cupy.is_available():
+            return "CuPy is installed but finds no usable CUDA GPU"
+    except Exception as exc:  # a broken driver raises instead of returning False
+        return f"CuPy cannot reach a GPU: {exc}"
+    return None
+
+
+def _emu_problem() -> str | None:
+    compiler = os.environ.get("CXX", "g++")
+    if shutil.which(compiler) is None:
+        return f"the emu backend needs a C++20 compiler; {compiler!r} is not on PATH (set CXX)"
+    return None
+
+
+def unavailable_reason(name: str) -> str | None:
+    """Why backend `name` cannot run here, or None if it can."""
+    if name not in BACKENDS:
+        return f"unknown backend {name!r}; choose one of {', '.join(BACKENDS)}"
+    return {"numpy": lambda: None, "cupy": _cupy_problem, "emu": _emu_problem}[name]()
+
+
+def available_backends() -> list[str]:
+    return [name for name in BACKENDS if unavailable_reason(name) is None]
+
+
+def _make(name: str) -> Backend:
+    reason = unavailable_reason(name)
+    if reason is not None:
+        raise BackendUnavailableError(f"backend {name!r} is unavailable: {reason}")
+    return Backend(name, cupy if name == "cupy" else numpy)
+
+
+_current: Backend | None = None
+
+
+def set_backend(name: str) -> Backend:
+    """Select the backend for every op that follows; raises if it cannot run here."""
+    global _current
+    _current = _make(name)
+    return _current
+
+
+def get_backend() -> Backend:
+    global _current
+    if _current is None:
+        requested = os.environ.get("DLCORE_BACKEND")
+        if requested:
+            _current = _make(requested)
+        else:
+            _current = _make("cupy" if _cupy_problem() is None else "numpy")
+    return _current
+
+
+@contextlib.contextmanager
+def use_backend(name: str):
+    """Temporarily switch backend: `with use_backend("emu"): ...`."""
+    global _current
+    previous = _current
+    set_backend(name)
+    try:
+        yield _current
+    finally:
+        _current = previous
+
+
+def xp():
+    """The array module of the current backend (numpy or cupy)."""
+    return get_backend().xp
+
+
+def to_numpy(array):
+    """A NumPy copy (or view) of an array from any backend."""
+    if cupy is not None and isinstance(array, cupy.ndarray):
+        return cupy.asnumpy(array)
+    return numpy.asarray(array)
+
+
+def to_backend(array, dtype=None):
+    """Move `array` to the current backend's array module (no copy if it is already there)."""
+    return get_backend().xp.asarray(array, dtype=dtype)
+
+
+def kernels_dir() -> Path:
+    """Folder of the CUDA sources (the repository's kernels/, installed as dlcore.kernels)."""
+    return Path(str(importlib.resources.files("dlcore.kernels")))
+
+
+def load_module(filename: str, name_expressions: tuple[str, ...] = ()):
+    """The compiled kernel module of kernels/`filename` for the current backend.
+
+    Compiled once per process (and cached on disk by NVRTC or the emulator); kernels
+    are fetched with `module.get_function(name)` and launched as
+    `kernel(grid, block, args, shared_mem=bytes)` on both cupy and emu.
+    """
+    return _load_module(get_backend().name, filename, tuple(name_expressions))
+
+
+@functools.cache
+def _load_module(backend_name: str, filename: str, name_expressions: tuple[str, ...]):
+    path = kernels_dir() / filename
+    if backend_name == "emu":
+        from dlcore import emu
+
+        return emu.build_module(path, name_expressions=name_expressions)
+    if backend_name == "cupy":
+        return _cupy_module(path, name_expressions)
+    raise BackendUnavailableError(f"the {backend_name!r} backend runs no CUDA kernels")
+
+
+def _cupy_module(path: Path, name_expressions: tuple[str, ...]):
+    options = ("-std=c++17", f"-I{path.parent}")
+    module = cupy.RawModule(
+        code=path.read_text(), options=options, name_expressions=name_expressions or None
+    )
+    try:
+        module.compile()
+    except cupy.cuda.compiler.CompileException as exc:
+        raise RuntimeError(f"NVRTC failed to compile {path.name}:\n{exc.get_message()}") from exc
+    return module

@@ -1,0 +1,41 @@
+"""Shared fixtures: the backends to test on and the MNIST data folder."""
+import os
+from pathlib import Path
+
+import pytest
+
+import dlcore
+from dlcore.backend import available_backends
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def mnist_dir() -> Path | None:
+    """DLCORE_DATA if set, else ../shared/datasets/mnist beside the repository, if present."""
+    candidates = [os.environ.get("DLCORE_DATA"), REPO.parent / "shared" / "datasets" / "mnist"]
+    for candidate in candidates:
+        if candidate and (Path(candidate) / "t10k-labels-idx1-ubyte.gz").exists():
+            return Path(candidate)
+    return None
+
+
+@pytest.fixture
+def mnist_path():
+    path = mnist_dir()
+    if path is None:
+        pytest.skip("MNIST not found: set DLCORE_DATA or place ../shared/datasets/mnist")
+    return path
+
+
+@pytest.fixture(autouse=True)
+def _restore_backend():
+    """Every test starts and ends on the NumPy backend unless it switches explicitly."""
+    with dlcore.use_backend("numpy"):
+        yield
+
+
+def pytest_collection_modifyitems(config, items):
+    gpu_reason = None if "cupy" in available_backends() else "no usable CUDA GPU / CuPy"
+    for item in items:
+        if gpu_reason and "gpu" in item.keywords:
+            item.add_marker(pytest.mark.skip(reason=gpu_reason))
