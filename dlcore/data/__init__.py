@@ -1,0 +1,16 @@
+"""Data loading: IDX files, MNIST / Fashion-MNIST, validation split and mini-batching."""
+from dlcore.data.batching import BatchSampler, iterate_minibatches
+from dlcore.data.errors import DataFileError, DatasetNotFoundError
+from dlcore.data.idx import read_idx
+from dlcore.data.mnist import load_mnist
+from dlcore.data.splits import train_validation_split
+
+__all__ = [
+    "BatchSampler",
+    "DataFileError",
+    "DatasetNotFoundError",
+    "iterate_minibatches",
+    "load_mnist",
+    "read_idx",
+    "train_validation_split",
+]

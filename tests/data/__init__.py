@@ -1,0 +1,1 @@
+"""Tests of dlcore.data: IDX parsing, MNIST loading and download, batching."""
