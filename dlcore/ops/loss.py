@@ -1,0 +1,80 @@
+"""Softmax and softmax cross-entropy over the last axis of (N, K) logits.
+
+log p[n, k] = z[n, k] - m[n] - log sum_j exp(z[n, j] - m[n]),  m[n] = max_j z[n, j]
+loss        = -1/N sum_n sum_k t[n, k] log p[n, k]      (t: one-hot or probabilities)
+dlogits     = (p - t) / N                               (rows of t summing to 1)
+"""
+
+from __future__ import annotations
+
+import numpy
+
+from dlcore.ops.checks import require_array, require_float, require_rank, require_shape
+
+
+def _log_softmax(logits):
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    return shifted - numpy.log(numpy.exp(shifted).sum(axis=1, keepdims=True))
+
+
+def softmax_cpu(logits):
+    """NumPy reference of `softmax`."""
+    require_float("softmax", "logits", logits)
+    require_rank("softmax", "logits", logits, {2: "(N, K)"})
+    return numpy.exp(_log_softmax(logits))
+
+
+def _check_labels(op, labels, logits):
+    """labels: integer class indices (N,) in [0, K), or targets (N, K) of ints or floats."""
+    require_array(op, "labels", labels)
+    batch, classes = logits.shape
+    if labels.ndim == 1:
+        if labels.dtype.kind not in "iu":
+            raise ValueError(
+                f"{op}: labels of shape (N,) must be integer class indices, got dtype {labels.dtype}"
+            )
+        if labels.shape[0] != batch:
+            raise ValueError(f"{op}: labels hold {labels.shape[0]} samples but logits hold {batch}")
+        bad = labels[(labels < 0) | (labels >= classes)]
+        if bad.size:
+            raise ValueError(f"{op}: labels must lie in [0, {classes}) for K={classes} classes, got {bad[0]}")
+        return
+    require_rank(op, "labels", labels, {1: f"({batch},) integer", 2: f"({batch}, {classes})"})
+    if labels.shape[0] != batch:
+        raise ValueError(f"{op}: labels hold {labels.shape[0]} samples but logits hold {batch}")
+    require_shape(op, "labels", labels, logits.shape, "one-hot or probabilities per class")
+    if labels.dtype.kind not in "iuf":
+        raise ValueError(f"{op}: labels must be integer or float, got dtype {labels.dtype}")
+
+
+def softmax_cross_entropy_cpu(logits, labels):
+    """NumPy reference of `softmax_cross_entropy`."""
+    op = "softmax_cross_entropy"
+    require_float(op, "logits", logits)
+    require_rank(op, "logits", logits, {2: "(N, K)"})
+    _check_labels(op, labels, logits)
+    dtype = logits.dtype.type
+    batch = dtype(logits.shape[0])
+    log_probs = _log_softmax(logits)
+    dlogits = numpy.exp(log_probs)
+    if labels.ndim == 1:
+        rows = numpy.arange(logits.shape[0])
+        loss = -log_probs[rows, labels].sum() / batch
+        dlogits[rows, labels] -= dtype(1)
+    else:
+        targets = labels.astype(logits.dtype, copy=False)
+        loss = -(targets * log_probs).sum() / batch
+        dlogits -= targets
+    dlogits /= batch
+    return numpy.asarray(loss, dtype=logits.dtype), dlogits
+
+
+def softmax(logits):
+    """logits (N, K) -> probabilities (N, K), rows summing to 1."""
+    return softmax_cpu(logits)
+
+
+def softmax_cross_entropy(logits, labels):
+    """logits (N, K); labels (N,) integer class indices or (N, K) one-hot/probabilities
+    -> (loss: 0-d array of logits' dtype, mean over the batch; dlogits (N, K))."""
+    return softmax_cross_entropy_cpu(logits, labels)

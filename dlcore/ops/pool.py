@@ -1,0 +1,170 @@
+"""2-D max and average pooling over NCHW arrays.
+
+  max: out[n, c, oh, ow] = max over the real cells of window (oh, ow)
+  avg: out[n, c, oh, ow] = mean over the real cells of window (oh, ow)
+
+Padded cells never count: max pooling pads with -inf, average pooling divides by the
+number of real cells in each window (TensorFlow's "same" semantics, used for every
+padding). The max gradient goes to one cell per window, the first maximum in row-major
+window order; overlapping windows accumulate.
+
+Two layouts give every window element (i, j) as an (N, C, OH, OW) view:
+  tiled   stride == kernel, no padding: x reshaped to (N, C, OH, kh, OW, kw) (a view
+          when kernel divides H and W)
+  padded  anything else: x padded to (N, C, Hp, Wp), strided slices per element
+"""
+
+from __future__ import annotations
+
+import numpy
+
+from dlcore.ops.checks import require_float, require_rank, require_shape
+from dlcore.ops.padding import Window2d, window_2d
+
+
+def _pool_window(op, x, kernel_size, stride, padding) -> Window2d:
+    require_float(op, "x", x)
+    require_rank(op, "x", x, {4: "(N, C, H, W)"})
+    window = window_2d(op, x.shape[2:], kernel_size, kernel_size if stride is None else stride, padding)
+    for pads, kernel in ((window.pad_h, window.kernel[0]), (window.pad_w, window.kernel[1])):
+        if max(pads) >= kernel:
+            raise ValueError(f"{op}: padding {pads} must be smaller than the kernel size {kernel}")
+    return window
+
+
+def _tiles(window: Window2d) -> bool:
+    """Windows tile the input: stride == kernel and no padding (a remainder no window covers is dropped)."""
+    return window.stride == window.kernel and not window.has_padding
+
+
+def _layout_shape(x_shape, window: Window2d) -> tuple[int, ...]:
+    """Tiled (N, C, OH, kh, OW, kw) or padded (N, C, Hp, Wp)."""
+    if _tiles(window):
+        (kh, kw), (oh, ow) = window.kernel, window.out_size
+        return tuple(x_shape[:2]) + (oh, kh, ow, kw)
+    return tuple(x_shape[:2]) + window.padded_size
+
+
+def _layout(x, window: Window2d, fill):
+    """x (N, C, H, W) in `_layout_shape`, padded with `fill` (tiled: cells no window covers dropped)."""
+    if _tiles(window):
+        (kh, kw), (oh, ow) = window.kernel, window.out_size
+        return x[:, :, : oh * kh, : ow * kw].reshape(_layout_shape(x.shape, window))
+    return window.pad(x, fill)
+
+
+def _element(laid_out, window: Window2d, i: int, j: int):
+    """(N, C, OH, OW) view of window element (i, j) of an array in `_layout`'s layout."""
+    if _tiles(window):
+        return laid_out[:, :, :, i, :, j]
+    return window.window_element(laid_out, i, j)
+
+
+def _unlayout(grad, x_shape, window: Window2d):
+    """Gradient in `_layout`'s layout -> contiguous (N, C, H, W); zero where no window reaches."""
+    if not _tiles(window):
+        return numpy.ascontiguousarray(window.crop(grad))
+    covered = grad.reshape(grad.shape[:2] + (grad.shape[2] * grad.shape[3], grad.shape[4] * grad.shape[5]))
+    if covered.shape == tuple(x_shape):
+        return covered
+    dx = numpy.zeros(x_shape, dtype=grad.dtype)
+    dx[:, :, : covered.shape[2], : covered.shape[3]] = covered
+    return dx
+
+
+def _check_dout(op, dout, x_shape, x_dtype, window: Window2d):
+    require_shape(op, "dout", dout, tuple(x_shape[:2]) + window.out_size, "the forward output")
+    if dout.dtype != x_dtype:
+        raise ValueError(f"{op}: dout must have the dtype of x ({x_dtype}), got dtype {dout.dtype}")
+
+
+def _window_positions(window: Window2d) -> list[tuple[int, int]]:
+    """Window elements (i, j) in row-major order."""
+    return list(numpy.ndindex(*window.kernel))
+
+
+# ---------------------------------------------------------------- max pooling
+
+
+def max_pool2d_forward_cpu(x, kernel_size=2, stride=None, padding="valid"):
+    """NumPy reference of `max_pool2d_forward`."""
+    window = _pool_window("max_pool2d_forward", x, kernel_size, stride, padding)
+    laid_out = _layout(x, window, -numpy.inf)
+    first, *rest = _window_positions(window)
+    out = _element(laid_out, window, *first).copy()  # (N, C, OH, OW)
+    for i, j in rest:
+        numpy.maximum(out, _element(laid_out, window, i, j), out=out)
+    return out, (x, out, window)
+
+
+def max_pool2d_backward_cpu(dout, cache):
+    """NumPy reference of `max_pool2d_backward`."""
+    x, out, window = cache
+    _check_dout("max_pool2d_backward", dout, x.shape, x.dtype, window)
+    laid_out = _layout(x, window, -numpy.inf)
+    grad = numpy.zeros(laid_out.shape, dtype=dout.dtype)
+    unclaimed = numpy.ones(out.shape, dtype=bool)  # windows whose maximum is not found yet
+    for i, j in _window_positions(window):
+        is_first_max = (_element(laid_out, window, i, j) == out) & unclaimed
+        unclaimed &= ~is_first_max
+        _element(grad, window, i, j)[...] += dout * is_first_max
+    return _unlayout(grad, x.shape, window)
+
+
+# ---------------------------------------------------------------- average pooling
+
+
+def _real_cell_count(window: Window2d, dtype):
+    """(OH, OW) number of non-padding cells in each window (kh*kw when unpadded)."""
+    counts = []
+    for size, kernel, stride, out, (pad_before, _) in zip(
+        window.in_size, window.kernel, window.stride, window.out_size, (window.pad_h, window.pad_w)
+    ):
+        start = numpy.arange(out) * stride - pad_before  # first input index of each window
+        counts.append(numpy.minimum(start + kernel, size) - numpy.maximum(start, 0))
+    return numpy.outer(*counts).astype(dtype)
+
+
+def avg_pool2d_forward_cpu(x, kernel_size=2, stride=None, padding="valid"):
+    """NumPy reference of `avg_pool2d_forward`."""
+    window = _pool_window("avg_pool2d_forward", x, kernel_size, stride, padding)
+    laid_out = _layout(x, window, 0)
+    first, *rest = _window_positions(window)
+    out = _element(laid_out, window, *first).copy()  # (N, C, OH, OW)
+    for i, j in rest:
+        out += _element(laid_out, window, i, j)
+    out /= _real_cell_count(window, x.dtype)
+    return out, (x.shape, x.dtype, window)
+
+
+def avg_pool2d_backward_cpu(dout, cache):
+    """NumPy reference of `avg_pool2d_backward`."""
+    x_shape, x_dtype, window = cache
+    _check_dout("avg_pool2d_backward", dout, x_shape, x_dtype, window)
+    share = dout / _real_cell_count(window, dout.dtype)  # (N, C, OH, OW)
+    grad = numpy.zeros(_layout_shape(x_shape, window), dtype=dout.dtype)
+    for i, j in _window_positions(window):
+        _element(grad, window, i, j)[...] += share
+    return _unlayout(grad, x_shape, window)
+
+
+def max_pool2d_forward(x, kernel_size=2, stride=None, padding="valid"):
+    """x (N, C, H, W) -> (out (N, C, OH, OW), cache). kernel_size and stride (default:
+    kernel_size) are ints or pairs; padding "valid", "same", an int or a pair."""
+    return max_pool2d_forward_cpu(x, kernel_size, stride, padding)
+
+
+def max_pool2d_backward(dout, cache):
+    """dout (N, C, OH, OW) -> dx (N, C, H, W): each window's gradient goes to its first maximum."""
+    return max_pool2d_backward_cpu(dout, cache)
+
+
+def avg_pool2d_forward(x, kernel_size=2, stride=None, padding="valid"):
+    """x (N, C, H, W) -> (out (N, C, OH, OW), cache); arguments as max_pool2d_forward.
+    Each output is the mean of the real (non-padding) cells of its window."""
+    return avg_pool2d_forward_cpu(x, kernel_size, stride, padding)
+
+
+def avg_pool2d_backward(dout, cache):
+    """dout (N, C, OH, OW) -> dx (N, C, H, W): each window spreads dout / count over its cells."""
+    return avg_pool2d_backward_cpu(dout, cache)

@@ -1,0 +1,114 @@
+"""ReLU, tanh, sigmoid and the fused bias + ReLU: values, stability, gradients, dtypes."""
+
+import math
+
+import numpy as np
+import pytest
+
+from dlcore.ops import (
+    bias_relu_backward,
+    bias_relu_forward,
+    relu_backward,
+    relu_forward,
+    sigmoid_backward,
+    sigmoid_forward,
+    tanh_backward,
+    tanh_forward,
+)
+
+from .op_check import assert_close, check_op_gradients, random_array, run_op
+
+ACTIVATIONS = {
+    "relu": (relu_forward, relu_backward, lambda v: max(v, 0.0)),
+    "tanh": (tanh_forward, tanh_backward, math.tanh),
+    "sigmoid": (sigmoid_forward, sigmoid_backward, lambda v: 1 / (1 + math.exp(-v))),
+}
+
+
+def _away_from_zero(rng, shape, dtype=np.float64):
+    """Normal values pushed at least 0.1 away from ReLU's kink."""
+    x = random_array(rng, shape, dtype)
+    return x + np.where(x >= 0, 0.1, -0.1).astype(dtype)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("name", ACTIVATIONS)
+def test_values_match_math(backend, rng, name, dtype):
+    forward, _, scalar = ACTIVATIONS[name]
+    x = random_array(rng, (2, 3, 5, 7), dtype, scale=3.0)
+    out, _ = run_op(backend, forward, [x])
+    assert out.dtype == dtype
+    assert_close(out, np.vectorize(scalar)(x.astype(np.float64)), dtype)
+
+
+@pytest.mark.parametrize("name", ACTIVATIONS)
+@pytest.mark.parametrize("shape", [(3, 5), (2, 3, 5, 7)])
+def test_gradients(backend, rng, name, shape):
+    forward, backward, _ = ACTIVATIONS[name]
+    check_op_gradients(forward, backward, [_away_from_zero(rng, shape)], backend=backend)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_sigmoid_is_stable_for_large_inputs(backend, dtype):
+    x = np.array([-1e4, -800.0, -100.0, 0.0, 100.0, 800.0, 1e4], dtype)
+    with np.errstate(over="raise", invalid="raise", divide="raise"):  # underflow to 0 is fine
+        out, dx = run_op(backend, sigmoid_forward, [x], {}, sigmoid_backward, np.ones_like(x))
+    assert out.dtype == dtype and dx.dtype == dtype
+    assert np.all(np.isfinite(out)) and np.all(np.isfinite(dx))
+    assert out[0] == 0 and out[3] == 0.5 and out[-1] == 1
+    assert 0 <= out[2] < 1e-40 and 1 - out[4] < 1e-40
+
+
+@pytest.mark.parametrize("name", ACTIVATIONS)
+def test_float32_gradient_stays_float32(backend, rng, name):
+    forward, backward, _ = ACTIVATIONS[name]
+    x = random_array(rng, (4, 6), np.float32)
+    _, dx = run_op(backend, forward, [x], {}, backward, np.ones_like(x))
+    assert dx.dtype == np.float32
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", [(5, 7), (2, 3, 5, 7), (1, 5, 3, 1)])
+def test_bias_relu_matches_unfused(backend, rng, shape, dtype):
+    x, b = _away_from_zero(rng, shape, dtype), random_array(rng, shape[1:2], dtype)
+    dout = random_array(rng, shape, dtype)
+    out, (dx, db) = run_op(backend, bias_relu_forward, [x, b], {}, bias_relu_backward, dout)
+    shifted = x + b.reshape((1, -1) + (1,) * (x.ndim - 2))
+    assert out.dtype == dx.dtype == db.dtype == dtype
+    assert_close(out, np.maximum(shifted, 0))
+    assert_close(dx, dout * (shifted > 0))
+    assert_close(db, (dout * (shifted > 0)).sum(axis=tuple(a for a in range(x.ndim) if a != 1)))
+
+
+@pytest.mark.parametrize("shape", [(5, 7), (2, 3, 5, 7)])
+def test_bias_relu_gradients(backend, rng, shape):
+    x, b = _away_from_zero(rng, shape), random_array(rng, shape[1:2], scale=0.01)
+    check_op_gradients(bias_relu_forward, bias_relu_backward, [x, b], backend=backend)
+
+
+@pytest.mark.parametrize("forward", [relu_forward, tanh_forward, sigmoid_forward])
+def test_integer_input_is_rejected(forward):
+    with pytest.raises(ValueError, match="must be float32 or float64, got dtype int64"):
+        forward(np.arange(4))
+
+
+def test_bias_relu_bad_arguments():
+    with pytest.raises(
+        ValueError,
+        match=r"expected b of shape \(3,\) \(one per channel of x \(2, 3, 4, 4\)\), got shape \(4,\)",
+    ):
+        bias_relu_forward(np.zeros((2, 3, 4, 4)), np.zeros(4))
+    with pytest.raises(
+        ValueError, match=r"expected x of shape \(N, F\) or \(N, C, H, W\), got shape \(2, 3, 4\)"
+    ):
+        bias_relu_forward(np.zeros((2, 3, 4)), np.zeros(3))
+    with pytest.raises(ValueError, match="b must have the dtype of x .float32., got dtype float64"):
+        bias_relu_forward(np.zeros((2, 3), np.float32), np.zeros(3))
+
+
+def test_bad_dout_shape():
+    _, cache = relu_forward(np.zeros((2, 3)))
+    with pytest.raises(
+        ValueError, match=r"relu_backward: expected dout of shape \(2, 3\).*got shape \(3, 2\)"
+    ):
+        relu_backward(np.zeros((3, 2)), cache)

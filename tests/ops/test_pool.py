@@ -1,0 +1,156 @@
+"""Max and average pooling against scikit-image and a loop reference, gradients, ties,
+dtypes and errors."""
+
+import numpy as np
+import pytest
+from skimage.measure import block_reduce
+
+from dlcore.ops import avg_pool2d_backward, avg_pool2d_forward, max_pool2d_backward, max_pool2d_forward
+
+from .op_check import assert_close, check_op_gradients, random_array, run_op
+from .references import pool2d_reference
+
+POOLS = {"max": (max_pool2d_forward, max_pool2d_backward), "avg": (avg_pool2d_forward, avg_pool2d_backward)}
+
+# (x shape, kernel, stride, padding): overlapping, strided, odd sizes with "same", int and pair padding
+GEOMETRIES = [
+    ((2, 3, 7, 9), (3, 3), (2, 2), "same"),
+    ((2, 3, 7, 9), (3, 3), (1, 1), "same"),
+    ((1, 5, 13, 11), (2, 2), (2, 2), "same"),
+    ((2, 3, 7, 9), (3, 2), (2, 1), "valid"),
+    ((2, 3, 7, 9), (3, 3), (2, 2), 1),
+    ((2, 2, 8, 8), (2, 2), (1, 1), "valid"),
+    ((1, 3, 5, 5), (5, 5), (1, 1), "same"),
+    ((2, 3, 6, 6), (2, 2), (2, 2), (0, 1)),
+    ((2, 3, 7, 9), (1, 1), (2, 2), "valid"),
+    ((2, 7, 14, 14), (2, 2), (2, 2), "same"),  # the notes' pooling: windows tile the input
+]
+IDS = [f"x{x}-k{k}-s{s}-p{p}" for x, k, s, p in GEOMETRIES]
+
+
+@pytest.mark.parametrize("mode", ["max", "avg"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize(
+    "x_shape, kernel", [((2, 3, 8, 8), 2), ((1, 5, 7, 9), 2), ((2, 7, 9, 12), 3), ((3, 1, 28, 28), (2, 4))]
+)
+def test_tiling_windows_match_block_reduce(backend, rng, x_shape, kernel, dtype, mode):
+    x = random_array(rng, x_shape, dtype)
+    kh, kw = (kernel, kernel) if isinstance(kernel, int) else kernel
+    out, _ = run_op(backend, POOLS[mode][0], [x], {"kernel_size": kernel})
+    covered = x[:, :, : x_shape[2] // kh * kh, : x_shape[3] // kw * kw]  # "valid" drops the remainder
+    expected = block_reduce(covered.astype(np.float64), (1, 1, kh, kw), np.max if mode == "max" else np.mean)
+    assert out.dtype == dtype
+    assert_close(out, expected, dtype)
+
+
+@pytest.mark.parametrize("mode", ["max", "avg"])
+@pytest.mark.parametrize("x_shape, kernel, stride, padding", GEOMETRIES, ids=IDS)
+def test_forward_and_backward_match_loop_reference(backend, rng, x_shape, kernel, stride, padding, mode):
+    x = random_array(rng, x_shape)
+    expected_out, expected_backward = pool2d_reference(x, kernel, stride, padding, mode)
+    dout = random_array(rng, expected_out.shape)
+    forward, backward = POOLS[mode]
+    params = {"kernel_size": kernel, "stride": stride, "padding": padding}
+    out, dx = run_op(backend, forward, [x], params, backward, dout)
+    assert_close(out, expected_out)
+    assert_close(dx, expected_backward(dout))
+
+
+@pytest.mark.parametrize("mode", ["max", "avg"])
+@pytest.mark.parametrize("x_shape, kernel, stride, padding", GEOMETRIES[:8], ids=IDS[:8])
+def test_gradients(backend, rng, x_shape, kernel, stride, padding, mode):
+    x = random_array(rng, x_shape)
+    params = {"kernel_size": kernel, "stride": stride, "padding": padding}
+    check_op_gradients(*POOLS[mode], [x], params, backend=backend)
+
+
+@pytest.mark.parametrize("x_shape, kernel, stride, padding", GEOMETRIES, ids=IDS)
+def test_max_gradient_goes_to_the_first_of_tied_maxima(backend, rng, x_shape, kernel, stride, padding):
+    x = rng.integers(0, 3, x_shape).astype(np.float64)  # many ties in every window
+    expected_out, expected_backward = pool2d_reference(x, kernel, stride, padding, "max")
+    dout = random_array(rng, expected_out.shape)
+    params = {"kernel_size": kernel, "stride": stride, "padding": padding}
+    out, dx = run_op(backend, max_pool2d_forward, [x], params, max_pool2d_backward, dout)
+    np.testing.assert_array_equal(out, expected_out)
+    assert_close(dx, expected_backward(dout))
+
+
+@pytest.mark.parametrize("mode", ["max", "avg"])
+@pytest.mark.parametrize("kernel, stride", [(2, 2), (3, 2)])
+def test_non_contiguous_input(backend, rng, mode, kernel, stride):
+    x = random_array(rng, (9, 8, 3, 2)).transpose(3, 2, 1, 0)  # (2, 3, 8, 9), Fortran order
+    expected_out, expected_backward = pool2d_reference(x, (kernel, kernel), (stride, stride), "same", mode)
+    dout = random_array(rng, expected_out.shape)
+    params = {"kernel_size": kernel, "stride": stride, "padding": "same"}
+    forward, backward = POOLS[mode]
+    out, dx = run_op(backend, forward, [x], params, backward, dout)
+    assert_close(out, expected_out)
+    assert_close(dx, expected_backward(dout))
+
+
+def test_constant_window_sends_gradient_to_its_top_left(backend):
+    x = np.ones((1, 1, 4, 4), np.float32)
+    _, dx = run_op(
+        backend, max_pool2d_forward, [x], {}, max_pool2d_backward, np.ones((1, 1, 2, 2), np.float32)
+    )
+    np.testing.assert_array_equal(dx[0, 0], [[1, 0, 1, 0], [0, 0, 0, 0], [1, 0, 1, 0], [0, 0, 0, 0]])
+
+
+def test_same_max_pooling_ignores_padding_even_below_zero(backend):
+    x = -np.ones((1, 1, 3, 3))
+    out, _ = run_op(backend, max_pool2d_forward, [x], {"kernel_size": 2, "padding": "same"})
+    np.testing.assert_array_equal(out, -np.ones((1, 1, 2, 2)))
+
+
+def test_same_avg_pooling_divides_by_real_cells(backend):
+    x = np.ones((1, 1, 3, 3))
+    out, _ = run_op(backend, avg_pool2d_forward, [x], {"kernel_size": 2, "padding": "same"})
+    np.testing.assert_array_equal(out, np.ones((1, 1, 2, 2)))
+
+
+@pytest.mark.parametrize("mode", ["max", "avg"])
+def test_float32_stays_float32(backend, rng, mode):
+    x = random_array(rng, (2, 3, 7, 9), np.float32)
+    forward, backward = POOLS[mode]
+    out, dx = run_op(
+        backend,
+        forward,
+        [x],
+        {"kernel_size": 3, "stride": 2, "padding": "same"},
+        backward,
+        random_array(rng, (2, 3, 4, 5), np.float32),
+    )
+    assert out.dtype == np.float32 and dx.dtype == np.float32
+
+
+@pytest.mark.parametrize("mode", ["max", "avg"])
+@pytest.mark.parametrize(
+    "x, params, message",
+    [
+        (np.zeros((3, 8, 8)), {}, "expected x of shape (N, C, H, W), got shape (3, 8, 8)"),
+        (np.zeros((1, 3, 8, 8), np.int32), {}, "x must be float32 or float64, got dtype int32"),
+        (
+            np.zeros((1, 3, 8, 8)),
+            {"kernel_size": 3, "padding": 3},
+            "padding (3, 3) must be smaller than the kernel size 3",
+        ),
+        (np.zeros((1, 3, 2, 8)), {"kernel_size": 3}, "kernel 3 > size 2"),
+        (np.zeros((1, 3, 8, 8)), {"kernel_size": 2, "stride": 0}, "stride must be >= 1, got 0"),
+    ],
+)
+def test_bad_arguments(mode, x, params, message):
+    op = f"{mode}_pool2d_forward"
+    with pytest.raises(ValueError) as info:
+        POOLS[mode][0](x, **params)
+    assert str(info.value).startswith(f"{op}: ")
+    assert message in str(info.value)
+
+
+@pytest.mark.parametrize("mode", ["max", "avg"])
+def test_bad_dout(mode):
+    forward, backward = POOLS[mode]
+    _, cache = forward(np.zeros((2, 3, 8, 8), np.float32))
+    with pytest.raises(ValueError, match=r"expected dout of shape \(2, 3, 4, 4\).*got shape \(2, 3, 8, 8\)"):
+        backward(np.zeros((2, 3, 8, 8), np.float32), cache)
+    with pytest.raises(ValueError, match="dout must have the dtype of x .float32., got dtype float64"):
+        backward(np.zeros((2, 3, 4, 4)), cache)
