@@ -1,0 +1,43 @@
+"""Element-wise activation layers: ReLU, Tanh, Sigmoid."""
+from __future__ import annotations
+
+from dlcore.layers.base import Layer
+from dlcore.ops import activation as act
+
+ACTIVATIONS = (None, "relu")
+
+
+def check_activation(activation, owner: str):
+    """The fused activations a Conv2D or Dense layer accepts."""
+    if activation not in ACTIVATIONS:
+        raise ValueError(f"{owner}: activation must be one of {ACTIVATIONS}, got {activation!r}")
+    return activation
+
+
+class _Elementwise(Layer):
+    """A parameter-free layer y = f(x) whose op pair is (forward, backward)."""
+
+    forward_op = None
+    backward_op = None
+
+    def forward(self, x):
+        out, self._cache = type(self).forward_op(x)
+        return out
+
+    def backward(self, dout):
+        return type(self).backward_op(dout, self._cache)
+
+
+class ReLU(_Elementwise):
+    forward_op = staticmethod(act.relu_forward)
+    backward_op = staticmethod(act.relu_backward)
+
+
+class Tanh(_Elementwise):
+    forward_op = staticmethod(act.tanh_forward)
+    backward_op = staticmethod(act.tanh_backward)
+
+
+class Sigmoid(_Elementwise):
+    forward_op = staticmethod(act.sigmoid_forward)
+    backward_op = staticmethod(act.sigmoid_backward)

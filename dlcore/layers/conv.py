@@ -1,0 +1,65 @@
+"""Conv2D: cross-correlation over NCHW input with (out, in, kh, kw) weights."""
+from __future__ import annotations
+
+import numpy as np
+
+from dlcore.layers.activation import check_activation
+from dlcore.layers.base import Layer, pair, positive_int
+from dlcore.ops import activation as act
+from dlcore.ops import conv2d_backward, conv2d_forward
+
+
+class Conv2D(Layer):
+    """2-D convolution, optionally followed by a fused ReLU (Keras's `activation="relu"`).
+
+    x (N, in_channels, H, W) -> (N, out_channels, H', W'); padding is an int, a pair,
+    "same" (TensorFlow semantics) or "valid".
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0,
+                 activation: str | None = None, use_bias: bool = True,
+                 weight_init="glorot_uniform", bias_init="zeros",
+                 dtype=np.float32, rng=None, name: str | None = None):
+        super().__init__(name)
+        owner = type(self).__name__
+        self.in_channels = positive_int(in_channels, "in_channels", owner)
+        self.out_channels = positive_int(out_channels, "out_channels", owner)
+        self.kernel_size = pair(kernel_size, "kernel_size", owner)
+        self.stride = pair(stride, "stride", owner)
+        if not (padding in ("same", "valid") or isinstance(padding, (int, tuple, list))):
+            raise ValueError(f"{owner}: padding must be 'same', 'valid', an int or a pair, got {padding!r}")
+        self.padding = padding
+        self.activation = check_activation(activation, owner)
+        kh, kw = self.kernel_size
+        fans = (self.in_channels * kh * kw, self.out_channels * kh * kw)
+        self.weight = self.add_parameter(
+            "weight", (self.out_channels, self.in_channels, kh, kw), fans, weight_init, rng, dtype)
+        self.bias = self.add_parameter("bias", (self.out_channels,), fans, bias_init, rng, dtype) if use_bias else None
+        self.needs_input_grad = True  # a model turns this off in its first layer
+        self._cache = None
+
+    def expected_shape(self):
+        return f"(N, {self.in_channels}, H, W)"
+
+    def input_matches(self, shape):
+        return len(shape) == 4 and shape[1] == self.in_channels
+
+    def forward(self, x):  # (N, C, H, W) -> (N, K, H', W')
+        bias = None if self.bias is None else self.bias.data
+        out, conv_cache = conv2d_forward(x, self.weight.data, bias, stride=self.stride, padding=self.padding)
+        relu_cache = None
+        if self.activation == "relu":
+            out, relu_cache = act.relu_forward(out)
+        self._cache = (conv_cache, relu_cache)
+        return out
+
+    def backward(self, dout):
+        conv_cache, relu_cache = self._cache
+        if relu_cache is not None:
+            dout = act.relu_backward(dout, relu_cache)
+        dx, dw, db = conv2d_backward(dout, conv_cache, need_input_grad=self.needs_input_grad)
+        if self.weight.trainable:
+            self.weight.grad = dw
+        if self.bias is not None and self.bias.trainable:
+            self.bias.grad = db
+        return dx

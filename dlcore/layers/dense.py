@@ -1,0 +1,53 @@
+"""Dense (fully connected) layer: y = x @ W + b with W of shape (in_features, out_features)."""
+from __future__ import annotations
+
+import numpy as np
+
+from dlcore.layers.activation import check_activation
+from dlcore.layers.base import Layer, positive_int
+from dlcore.ops import activation as act
+from dlcore.ops import dense_backward, dense_forward
+
+
+class Dense(Layer):
+    """x (N, in_features) -> (N, out_features), optionally followed by a fused ReLU."""
+
+    def __init__(self, in_features: int, out_features: int, activation: str | None = None,
+                 use_bias: bool = True, weight_init="glorot_uniform", bias_init="zeros",
+                 dtype=np.float32, rng=None, name: str | None = None):
+        super().__init__(name)
+        owner = type(self).__name__
+        self.in_features = positive_int(in_features, "in_features", owner)
+        self.out_features = positive_int(out_features, "out_features", owner)
+        self.activation = check_activation(activation, owner)
+        fans = (self.in_features, self.out_features)
+        self.weight = self.add_parameter("weight", fans, fans, weight_init, rng, dtype)
+        self.bias = self.add_parameter("bias", (self.out_features,), fans, bias_init, rng, dtype) if use_bias else None
+        self.needs_input_grad = True  # a model turns this off in its first layer
+        self._cache = None
+
+    def expected_shape(self):
+        return f"(N, {self.in_features})"
+
+    def input_matches(self, shape):
+        return len(shape) == 2 and shape[1] == self.in_features
+
+    def forward(self, x):  # (N, in) -> (N, out)
+        bias = None if self.bias is None else self.bias.data
+        out, dense_cache = dense_forward(x, self.weight.data, bias)
+        relu_cache = None
+        if self.activation == "relu":
+            out, relu_cache = act.relu_forward(out)
+        self._cache = (dense_cache, relu_cache)
+        return out
+
+    def backward(self, dout):
+        dense_cache, relu_cache = self._cache
+        if relu_cache is not None:
+            dout = act.relu_backward(dout, relu_cache)
+        dx, dw, db = dense_backward(dout, dense_cache, need_input_grad=self.needs_input_grad)
+        if self.weight.trainable:
+            self.weight.grad = dw
+        if self.bias is not None and self.bias.trainable:
+            self.bias.grad = db
+        return dx
