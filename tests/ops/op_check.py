@@ -3,16 +3,23 @@ per-dtype tolerances, and check analytic gradients against central differences.
 
 Ops are run through `run_op(backend, ...)`, which moves array arguments onto the backend
 and results back to NumPy, so the same test runs on every backend in OP_BACKENDS.
+A backend string may name an emulator thread order: "emu:reverse", "emu:shuffled".
 """
 
 from __future__ import annotations
 
-import numpy as np
+import contextlib
 
+import numpy as np
+import pytest
+
+from dlcore import emu
 from dlcore.backend import to_backend, to_numpy, use_backend
 
-# Backends the op tests run on: the GPU launchers (emu, cupy) join as they are written.
-OP_BACKENDS = ("numpy",)
+# Backends every op test runs on; cupy only where a GPU is usable (the gpu marker skips it elsewhere).
+OP_BACKENDS = ("numpy", "emu", pytest.param("cupy", marks=pytest.mark.gpu))
+# Emulator thread orders between barriers: a kernel missing a __syncthreads fails under one of them.
+THREAD_ORDERS = ("emu:reverse", "emu:shuffled")
 
 # Forward outputs and gradients against an independent reference, by dtype.
 TOLERANCES = {
@@ -41,9 +48,17 @@ def _to_host(value):
     return to_numpy(value)
 
 
+@contextlib.contextmanager
+def backend_context(backend: str):
+    """Switch to `backend`; "emu:ORDER" also sets the emulator's thread order."""
+    name, _, order = backend.partition(":")
+    with use_backend(name), (emu.configured(order=order) if order else contextlib.nullcontext()):
+        yield
+
+
 def on_backend(backend: str, function, *args, **kwargs):
     """function(*args, **kwargs) with array arguments moved onto `backend`; results as NumPy."""
-    with use_backend(backend):
+    with backend_context(backend):
         result = function(
             *map(_to_device, args), **{name: _to_device(value) for name, value in kwargs.items()}
         )
@@ -53,7 +68,7 @@ def on_backend(backend: str, function, *args, **kwargs):
 def run_op(backend: str, forward, inputs, params=None, backward=None, dout=None, backward_params=None):
     """forward(*inputs, **params) on `backend`, then backward(dout, cache, **backward_params)
     when `backward` is given. Returns (out, grads) as NumPy arrays (grads None without backward)."""
-    with use_backend(backend):
+    with backend_context(backend):
         device_params = {name: _to_device(value) for name, value in (params or {}).items()}
         out, cache = forward(*(_to_device(value) for value in inputs), **device_params)
         grads = None if backward is None else backward(_to_device(dout), cache, **(backward_params or {}))
