@@ -3,8 +3,7 @@ from __future__ import annotations
 
 from dlcore.layers.base import Layer
 from dlcore.ops import activation as act
-
-ACTIVATIONS = (None, "relu")
+from dlcore.ops.checks import ACTIVATIONS
 
 
 def check_activation(activation, owner: str):

@@ -5,7 +5,6 @@ import numpy as np
 
 from dlcore.layers.activation import check_activation
 from dlcore.layers.base import Layer, pair, positive_int
-from dlcore.ops import activation as act
 from dlcore.ops import conv2d_backward, conv2d_forward
 
 
@@ -46,18 +45,12 @@ class Conv2D(Layer):
 
     def forward(self, x):  # (N, C, H, W) -> (N, K, H', W')
         bias = None if self.bias is None else self.bias.data
-        out, conv_cache = conv2d_forward(x, self.weight.data, bias, stride=self.stride, padding=self.padding)
-        relu_cache = None
-        if self.activation == "relu":
-            out, relu_cache = act.relu_forward(out)
-        self._cache = (conv_cache, relu_cache)
+        out, self._cache = conv2d_forward(x, self.weight.data, bias, stride=self.stride,
+                                          padding=self.padding, activation=self.activation)
         return out
 
     def backward(self, dout):
-        conv_cache, relu_cache = self._cache
-        if relu_cache is not None:
-            dout = act.relu_backward(dout, relu_cache)
-        dx, dw, db = conv2d_backward(dout, conv_cache, need_input_grad=self.needs_input_grad)
+        dx, dw, db = conv2d_backward(dout, self._cache, need_input_grad=self.needs_input_grad)
         if self.weight.trainable:
             self.weight.grad = dw
         if self.bias is not None and self.bias.trainable:

@@ -5,7 +5,6 @@ import numpy as np
 
 from dlcore.layers.activation import check_activation
 from dlcore.layers.base import Layer, positive_int
-from dlcore.ops import activation as act
 from dlcore.ops import dense_backward, dense_forward
 
 
@@ -34,18 +33,11 @@ class Dense(Layer):
 
     def forward(self, x):  # (N, in) -> (N, out)
         bias = None if self.bias is None else self.bias.data
-        out, dense_cache = dense_forward(x, self.weight.data, bias)
-        relu_cache = None
-        if self.activation == "relu":
-            out, relu_cache = act.relu_forward(out)
-        self._cache = (dense_cache, relu_cache)
+        out, self._cache = dense_forward(x, self.weight.data, bias, activation=self.activation)
         return out
 
     def backward(self, dout):
-        dense_cache, relu_cache = self._cache
-        if relu_cache is not None:
-            dout = act.relu_backward(dout, relu_cache)
-        dx, dw, db = dense_backward(dout, dense_cache, need_input_grad=self.needs_input_grad)
+        dx, dw, db = dense_backward(dout, self._cache, need_input_grad=self.needs_input_grad)
         if self.weight.trainable:
             self.weight.grad = dw
         if self.bias is not None and self.bias.trainable:

@@ -59,3 +59,12 @@ def as_pair(op: str, name: str, value) -> tuple[int, int]:
     except (TypeError, ValueError):  # not ints, or not two of them
         raise ValueError(f"{op}: {name} must be an int or a pair of ints, got {value!r}") from None
     return height, width
+
+
+ACTIVATIONS = (None, "relu")
+
+
+def require_activation(op: str, activation) -> None:
+    """The activations a conv or dense op can fuse into its output."""
+    if activation not in ACTIVATIONS:
+        raise ValueError(f"{op}: activation must be one of {ACTIVATIONS}, got {activation!r}")

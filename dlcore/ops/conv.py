@@ -9,13 +9,21 @@ cheap. Each pass is one BLAS GEMM on contiguous operands (P = OH*OW*N):
   forward          out_kp = w_2d @ cols              (K, C*kh*kw) @ (C*kh*kw, P)
   backward weight  dw_2d  = dout_kp @ cols.T
   backward data    dcols  = w_2d.T @ dout_kp, folded back by kh*kw strided slice-adds
+activation="relu" fuses out = max(out, 0) into the forward pass; backward then masks
+dout with out > 0 before the three products.
 """
 
 from __future__ import annotations
 
 import numpy
 
-from dlcore.ops.checks import require_float, require_rank, require_same_dtype, require_shape
+from dlcore.ops.checks import (
+    require_activation,
+    require_float,
+    require_rank,
+    require_same_dtype,
+    require_shape,
+)
 from dlcore.ops.padding import Window2d, window_2d
 
 
@@ -58,27 +66,32 @@ def _check_conv_args(op, x, w, b):
     require_same_dtype(op, "x", x, w=w, b=b)
 
 
-def conv2d_forward_cpu(x, w, b, stride=1, padding=0):
+def conv2d_forward_cpu(x, w, b, stride=1, padding=0, activation=None):
     """NumPy reference of `conv2d_forward`."""
     op = "conv2d_forward"
     _check_conv_args(op, x, w, b)
+    require_activation(op, activation)
     kernels = w.shape[0]
     window = window_2d(op, x.shape[2:], w.shape[2:], stride, padding)
     cols = im2col(x, window)  # (C*kh*kw, OH*OW*N)
     out = w.reshape(kernels, -1) @ cols  # (K, OH*OW*N)
     if b is not None:
         out += b[:, None]
-    out = out.reshape((kernels,) + window.out_size + (x.shape[0],)).transpose(3, 0, 1, 2)
-    cache = (cols, w, b is not None, x.shape[:2], window)
-    return numpy.ascontiguousarray(out), cache
+    if activation == "relu":
+        numpy.maximum(out, 0, out=out)
+    out = numpy.ascontiguousarray(out.reshape((kernels,) + window.out_size + (x.shape[0],)).transpose(3, 0, 1, 2))
+    cache = (cols, w, b is not None, x.shape[:2], window, out if activation == "relu" else None)
+    return out, cache
 
 
 def conv2d_backward_cpu(dout, cache, need_input_grad=True):
     """NumPy reference of `conv2d_backward`."""
-    cols, w, has_bias, (batch, channels), window = cache
+    cols, w, has_bias, (batch, channels), window, relu_out = cache
     kernels = w.shape[0]
     require_shape("conv2d_backward", "dout", dout, (batch, kernels) + window.out_size, "the forward output")
     require_same_dtype("conv2d_backward", "w", w, dout=dout)
+    if relu_out is not None:
+        dout = dout * (relu_out > 0)
     dout_kp = numpy.ascontiguousarray(dout.transpose(1, 2, 3, 0)).reshape(kernels, -1)  # (K, OH*OW*N)
     dw = (dout_kp @ cols.T).reshape(w.shape)
     db = dout_kp.sum(axis=1) if has_bias else None
@@ -86,10 +99,10 @@ def conv2d_backward_cpu(dout, cache, need_input_grad=True):
     return dx, dw, db
 
 
-def conv2d_forward(x, w, b, stride=1, padding=0):
+def conv2d_forward(x, w, b, stride=1, padding=0, activation=None):
     """x (N, C, H, W), w (K, C, kh, kw), b (K,) or None; stride int or pair; padding int,
-    pair, "same" or "valid" -> (out (N, K, OH, OW), cache)."""
-    return conv2d_forward_cpu(x, w, b, stride, padding)
+    pair, "same" or "valid"; activation None or "relu" (fused) -> (out (N, K, OH, OW), cache)."""
+    return conv2d_forward_cpu(x, w, b, stride, padding, activation)
 
 
 def conv2d_backward(dout, cache, need_input_grad=True):
