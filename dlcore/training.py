@@ -73,7 +73,7 @@ def evaluate(model, x, y, batch_size: int = 1000, loss=None) -> dict[str, float]
     n = _check_lengths(inputs, y)
     loss_fn = loss or SoftmaxCrossEntropy()
     y = np.asarray(y)
-    labels = y if y.ndim == 1 else y.argmax(axis=1)
+    labels = _class_labels(y)
     was_training = model.training
     model.eval()
     total_loss, correct = 0.0, 0
@@ -90,12 +90,16 @@ def evaluate(model, x, y, batch_size: int = 1000, loss=None) -> dict[str, float]
 
 def fit(model, x, y, *, optimizer, loss=None, batch_size: int = 32, epochs: int | None = None,
         iterations: int | None = None, validation_data=None, eval_every: int | None = None,
-        eval_samples: int | None = None, rng=None, progress: bool | None = None) -> History:
+        eval_samples: int | None = None, rng=None, progress: bool | None = None,
+        verbose: bool = True) -> History:
     """Train `model` on (x, y) and return the History.
 
-    Give exactly one of `epochs` and `iterations`. `eval_every` defaults to one epoch;
-    `eval_samples` limits each evaluation to a random subset of that many samples
-    (the notes use 2,048). `progress` shows a tqdm bar (default: when stderr is a terminal).
+    Give exactly one of `epochs` and `iterations`. `eval_every` defaults to one epoch.
+    Each evaluation records the mean training loss since the last one and the accuracy:
+    with `eval_samples` (the notes use 2,048), in eval mode on random subsets of that many
+    training and validation samples; without it, the running accuracy of the training
+    batches (as Keras reports it) and the whole validation set. `progress` shows a tqdm bar (default: when stderr is a terminal);
+    `verbose` prints one line per evaluation.
     """
     inputs = _as_inputs(x)
     n = _check_lengths(inputs, y)
@@ -119,12 +123,13 @@ def fit(model, x, y, *, optimizer, loss=None, batch_size: int = 32, epochs: int 
 
     bar = tqdm(total=total, disable=not show, unit="it", dynamic_ncols=True)
     model.train()
-    window_loss, window_steps, window_start = 0.0, 0, time.perf_counter()
+    window_loss, window_correct, window_steps, window_start = 0.0, 0, 0, time.perf_counter()
     try:
         for iteration in range(1, total + 1):
             index = sampler.next_indices()
             logits = model(*_batch(inputs, index))
-            value = float(loss_fn(logits, to_backend(y[index])))
+            labels = y[index]
+            value = float(loss_fn(logits, to_backend(labels)))
             if not math.isfinite(value):
                 raise FloatingPointError(
                     f"loss is {value} at iteration {iteration}: training diverged "
@@ -133,6 +138,8 @@ def fit(model, x, y, *, optimizer, loss=None, batch_size: int = 32, epochs: int 
             optimizer.step()
             window_loss += value
             window_steps += 1
+            if eval_samples is None:
+                window_correct += int((to_numpy(logits).argmax(axis=1) == _class_labels(labels)).sum())
             bar.update(1)
             if iteration % 20 == 0 or iteration == total:
                 elapsed = time.perf_counter() - window_start
@@ -140,9 +147,12 @@ def fit(model, x, y, *, optimizer, loss=None, batch_size: int = 32, epochs: int 
                                 img_s=f"{window_steps * batch_size / max(elapsed, 1e-9):.0f}")
             if iteration % eval_every == 0 or iteration == total:
                 record = {"iteration": iteration, "loss": window_loss / window_steps}
-                subset = _subset(n, eval_samples, rng)
-                record["accuracy"] = evaluate(model, tuple(a[subset] for a in inputs), y[subset],
-                                              loss=loss_fn)["accuracy"]
+                if eval_samples is None:
+                    record["accuracy"] = window_correct / (window_steps * batch_size)
+                else:
+                    subset = _subset(n, eval_samples, rng)
+                    record["accuracy"] = evaluate(model, tuple(a[subset] for a in inputs), y[subset],
+                                                  loss=loss_fn)["accuracy"]
                 if validation_data is not None:
                     vx, vy = validation_data
                     vinputs = _as_inputs(vx)
@@ -151,12 +161,17 @@ def fit(model, x, y, *, optimizer, loss=None, batch_size: int = 32, epochs: int 
                                       loss=loss_fn)
                     record["val_loss"], record["val_accuracy"] = scores["loss"], scores["accuracy"]
                 history.record(**record)
-                if show:
+                if verbose:
                     bar.write(_format_record(record, total))
-                window_loss, window_steps, window_start = 0.0, 0, time.perf_counter()
+                window_loss, window_correct, window_steps, window_start = 0.0, 0, 0, time.perf_counter()
     finally:
         bar.close()
     return history
+
+
+def _class_labels(y: np.ndarray) -> np.ndarray:
+    """Integer labels from integer (N,) or one-hot / probability (N, K) labels."""
+    return y if y.ndim == 1 else y.argmax(axis=1)
 
 
 def _subset(n: int, size: int | None, rng: np.random.Generator):
