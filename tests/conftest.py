@@ -3,9 +3,18 @@ import os
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 import dlcore
 from dlcore.backend import available_backends
+from tests.robustness import summary_line
+
+# Property tests: a fixed, reproducible search by default; HYPOTHESIS_PROFILE=fuzz for a long one.
+settings.register_profile("default", max_examples=150, deadline=None, derandomize=True,
+                          suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile("fuzz", max_examples=5000, deadline=None,
+                          suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -39,3 +48,9 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if gpu_reason and "gpu" in item.keywords:
             item.add_marker(pytest.mark.skip(reason=gpu_reason))
+
+
+def pytest_terminal_summary(terminalreporter):
+    line = summary_line(len(terminalreporter.stats.get("failed", [])))
+    if line:
+        terminalreporter.write_line(line)
