@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from dlcore import init
+from tests.robustness import rejects
 
 
 def test_truncated_normal_is_cut_at_two_stddev_and_has_the_truncated_variance():
@@ -23,7 +24,7 @@ def test_constant_and_named_initializers():
     np.testing.assert_array_equal(init.Constant(0.1)((3,), (1, 1), rng, np.float32), np.float32(0.1))
     assert init.get("zeros")((2, 2), (1, 1), rng, np.float64).sum() == 0
     assert init.get("ones")((2, 2), (1, 1), rng, np.float64).sum() == 4
-    with pytest.raises(ValueError, match="unknown initializer 'bogus'"):
+    with rejects(ValueError, match="unknown initializer 'bogus'"):
         init.get("bogus")
 
 
@@ -39,5 +40,5 @@ def test_scaled_initializers_have_their_variance(name, fans, expected_std):
 
 
 def test_truncated_normal_rejects_nonpositive_stddev():
-    with pytest.raises(ValueError, match="stddev must be > 0"):
+    with rejects(ValueError, match="stddev must be > 0"):
         init.TruncatedNormal(0)

@@ -7,6 +7,7 @@ from dlcore.layers import Conv2D, Dense, Dropout, Flatten, MaxPool2D, ReLU
 from dlcore.losses import SoftmaxCrossEntropy
 from dlcore.optim import SGD, Adam
 from dlcore.zoo import mnist_cnn
+from tests.robustness import rejects
 
 
 def _blobs(n=240, seed=0):
@@ -31,12 +32,12 @@ def test_layers_get_unique_keras_style_names():
 
 
 def test_duplicate_and_unknown_layer_names_are_clear_errors():
-    with pytest.raises(ValueError, match="two layers are named 'a'"):
+    with rejects(ValueError, match="two layers are named 'a'"):
         dlcore.Sequential([Dense(2, 2, name="a"), Dense(2, 2, name="a")])
     model = _mlp()
-    with pytest.raises(KeyError, match="no layer 'fc9'; its layers are: dense, dense_1"):
+    with rejects(KeyError, match="no layer 'fc9'; its layers are: dense, dense_1"):
         model.layer("fc9")
-    with pytest.raises(TypeError, match="item 1 is a int"):
+    with rejects(TypeError, match="item 1 is a int"):
         dlcore.Sequential([Dense(2, 2), 3])
 
 
@@ -90,13 +91,13 @@ def test_fit_errors():
     x, y = _blobs()
     model = _mlp()
     opt = Adam(model.parameters())
-    with pytest.raises(ValueError, match=r"same number of samples, got \[240, 239\]"):
+    with rejects(ValueError, match=r"same number of samples, got \[240, 239\]"):
         model.fit(x, y[:-1], optimizer=opt, iterations=1)
-    with pytest.raises(ValueError, match="exactly one of epochs and iterations"):
+    with rejects(ValueError, match="exactly one of epochs and iterations"):
         model.fit(x, y, optimizer=opt)
     bad = y.copy()
     bad[3] = 7
-    with pytest.raises(ValueError, match="7"):
+    with rejects(ValueError, match="7"):
         model.fit(x, bad, optimizer=opt, iterations=50, progress=False, verbose=False, rng=0)
 
 
@@ -105,7 +106,7 @@ def test_non_finite_loss_is_reported_with_the_iteration():
     x, y = _blobs()
     model = _mlp()
     opt = SGD(model.parameters(), lr=1e30)
-    with pytest.raises(FloatingPointError, match=r"loss is (nan|inf) at iteration \d+"):
+    with rejects(FloatingPointError, match=r"loss is (nan|inf) at iteration \d+"):
         model.fit(x, y, optimizer=opt, iterations=50, progress=False, verbose=False, rng=0)
 
 

@@ -6,6 +6,7 @@ import pytest
 
 from dlcore.optim import SGD, Adam
 from dlcore.parameter import Parameter
+from tests.robustness import rejects
 
 
 def _params(seed=0):
@@ -107,10 +108,10 @@ def test_adam_keeps_float32():
     (lambda ps: Adam([], lr=1e-3), "empty parameter list"),
 ])
 def test_bad_hyperparameters_are_rejected(make, match):
-    with pytest.raises(ValueError, match=match):
+    with rejects(ValueError, match=match):
         make(_params())
 
 
 def test_non_parameters_are_rejected():
-    with pytest.raises(TypeError, match="expects dlcore Parameters"):
+    with rejects(TypeError, match="expects dlcore Parameters"):
         Adam([np.ones(3)])

@@ -4,6 +4,7 @@ import pytest
 
 from dlcore.init import Constant, TruncatedNormal
 from dlcore.layers import BatchNorm1D, BatchNorm2D, Conv2D, Dense, Dropout, Flatten, MaxPool2D, ReLU
+from tests.robustness import rejects
 
 
 def test_conv_and_dense_expose_parameters_and_gradients_by_name():
@@ -72,7 +73,7 @@ def test_float64_input_is_converted_to_the_layer_dtype():
     (Dense(3, 2), np.zeros((2, 3), np.int64), r"floating-point input, got dtype int64"),
 ])
 def test_bad_input_names_the_layer_and_both_shapes(layer, x, expected):
-    with pytest.raises(ValueError, match=expected):
+    with rejects(ValueError, match=expected):
         layer(x)
 
 
@@ -86,7 +87,7 @@ def test_bad_input_names_the_layer_and_both_shapes(layer, x, expected):
     (lambda: MaxPool2D(2, stride=0), "stride must be a positive int"),
 ])
 def test_bad_layer_arguments_are_rejected(make, expected):
-    with pytest.raises(ValueError, match=expected):
+    with rejects(ValueError, match=expected):
         make()
 
 
