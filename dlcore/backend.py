@@ -124,6 +124,24 @@ def to_numpy(array):
     return numpy.asarray(array)
 
 
+def array_location(array) -> str:
+    """'gpu' for a CuPy array, 'host' for anything else (NumPy arrays, lists, scalars)."""
+    return "gpu" if cupy is not None and isinstance(array, cupy.ndarray) else "host"
+
+
+def check_location(owner: str, array) -> None:
+    """Raise if `array` lives where the current backend does not compute
+    (a NumPy array given to the cupy backend, or a CuPy array to numpy / emu)."""
+    backend = get_backend()
+    expected = "gpu" if backend.name == "cupy" else "host"
+    found = array_location(array)
+    if found != expected:
+        kind = {"gpu": "a CuPy (GPU) array", "host": "a NumPy (host) array"}[found]
+        raise TypeError(
+            f"{owner}: got {kind}, but the {backend.name!r} backend computes on the "
+            f"{expected}; move it with dlcore.backend.to_backend(x) (or to_numpy)")
+
+
 def to_backend(array, dtype=None):
     """Move `array` to the current backend's array module (no copy if it is already there)."""
     return get_backend().xp.asarray(array, dtype=dtype)

@@ -6,7 +6,7 @@ import abc
 import numpy as np
 
 from dlcore import init as initializers
-from dlcore.backend import to_backend
+from dlcore.backend import check_location, to_backend
 from dlcore.parameter import Parameter
 from dlcore.seeding import as_generator
 
@@ -88,6 +88,7 @@ class Layer(abc.ABC):
     def check_input(self, x):
         if not hasattr(x, "shape") or not hasattr(x, "dtype"):
             raise TypeError(f"{self.describe()}: expected an array, got {type(x).__name__}")
+        check_location(self.describe(), x)
         if not self.input_matches(x.shape):
             raise ValueError(
                 f"{self.describe()}: expected input of shape {self.expected_shape()}, "

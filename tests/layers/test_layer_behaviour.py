@@ -97,3 +97,17 @@ def test_freeze_stops_gradients_reaching_parameters():
     dense(np.ones((1, 3), np.float32))
     dense.backward(np.ones((1, 2), np.float32))
     assert dense.weight.grad is None and dense.bias.grad is None
+
+
+@pytest.mark.gpu
+def test_arrays_on_the_wrong_device_are_clear_errors():
+    import cupy
+
+    import dlcore
+
+    with dlcore.use_backend("cupy"):
+        dense = Dense(3, 2, rng=0)
+        with rejects(TypeError, match=r"Dense: got a NumPy \(host\) array, but the 'cupy' backend"):
+            dense(np.ones((2, 3), np.float32))
+    with rejects(TypeError, match=r"ReLU: got a CuPy \(GPU\) array, but the 'numpy' backend"):
+        ReLU()(cupy.ones((2, 3), cupy.float32))
