@@ -12,13 +12,21 @@ Two layouts give every window element (i, j) as an (N, C, OH, OW) view:
   tiled   stride == kernel, no padding: x reshaped to (N, C, OH, kh, OW, kw) (a view
           when kernel divides H and W)
   padded  anything else: x padded to (N, C, Hp, Wp), strided slices per element
+The NumPy max pooling keeps x's memory order (conv hands it batch-innermost arrays), so its
+elementwise passes run over unit strides.
+
+The GPU path (kernels/pool.cu) runs one thread per output cell forward and one per input
+cell backward; max pooling saves the int32 argmax (h * W + w within the plane) for backward.
 """
 
 from __future__ import annotations
 
 import numpy
 
+from dlcore.backend import get_backend
+from dlcore.ops import launch
 from dlcore.ops.checks import require_float, require_rank, require_shape
+from dlcore.ops.launch import KernelFile, ceil_div
 from dlcore.ops.padding import Window2d, window_2d
 
 
@@ -61,7 +69,8 @@ def _element(laid_out, window: Window2d, i: int, j: int):
 
 
 def _unlayout(grad, x_shape, window: Window2d):
-    """Gradient in `_layout`'s layout -> contiguous (N, C, H, W); zero where no window reaches."""
+    """Gradient in `_layout`'s layout -> (N, C, H, W) in grad's memory order (a view of grad
+    when the windows tile x); zero where no window reaches."""
     if not _tiles(window):
         return numpy.ascontiguousarray(window.crop(grad))
     covered = grad.reshape(grad.shape[:2] + (grad.shape[2] * grad.shape[3], grad.shape[4] * grad.shape[5]))
@@ -91,23 +100,31 @@ def max_pool2d_forward_cpu(x, kernel_size=2, stride=None, padding="valid"):
     window = _pool_window("max_pool2d_forward", x, kernel_size, stride, padding)
     laid_out = _layout(x, window, -numpy.inf)
     first, *rest = _window_positions(window)
-    out = _element(laid_out, window, *first).copy()  # (N, C, OH, OW)
+    out = _element(laid_out, window, *first).copy(order="K")  # (N, C, OH, OW), in x's memory order
     for i, j in rest:
         numpy.maximum(out, _element(laid_out, window, i, j), out=out)
     return out, (x, out, window)
 
 
 def max_pool2d_backward_cpu(dout, cache):
-    """NumPy reference of `max_pool2d_backward`."""
+    """NumPy reference of `max_pool2d_backward`; dx is laid out in memory like x."""
     x, out, window = cache
     _check_dout("max_pool2d_backward", dout, x.shape, x.dtype, window)
     laid_out = _layout(x, window, -numpy.inf)
-    grad = numpy.zeros(laid_out.shape, dtype=dout.dtype)
-    unclaimed = numpy.ones(out.shape, dtype=bool)  # windows whose maximum is not found yet
+    overlapping = not _tiles(window)  # tiled windows write each cell of `grad` exactly once
+    grad = numpy.zeros_like(laid_out) if overlapping else numpy.empty_like(laid_out)
+    dout_like_out = numpy.empty_like(out)  # dout in out's memory order, for unit-stride loops below
+    dout_like_out[...] = dout
+    unclaimed = numpy.ones_like(out, dtype=bool)  # windows whose maximum is not found yet
     for i, j in _window_positions(window):
-        is_first_max = (_element(laid_out, window, i, j) == out) & unclaimed
-        unclaimed &= ~is_first_max
-        _element(grad, window, i, j)[...] += dout * is_first_max
+        is_first_max = _element(laid_out, window, i, j) == out
+        is_first_max &= unclaimed
+        unclaimed ^= is_first_max
+        cells = _element(grad, window, i, j)
+        if overlapping:
+            cells += dout_like_out * is_first_max
+        else:
+            numpy.multiply(dout_like_out, is_first_max, out=cells)
     return _unlayout(grad, x.shape, window)
 
 
@@ -130,7 +147,7 @@ def avg_pool2d_forward_cpu(x, kernel_size=2, stride=None, padding="valid"):
     window = _pool_window("avg_pool2d_forward", x, kernel_size, stride, padding)
     laid_out = _layout(x, window, 0)
     first, *rest = _window_positions(window)
-    out = _element(laid_out, window, *first).copy()  # (N, C, OH, OW)
+    out = _element(laid_out, window, *first).copy(order="K")  # (N, C, OH, OW), in x's memory order
     for i, j in rest:
         out += _element(laid_out, window, i, j)
     out /= _real_cell_count(window, x.dtype)
@@ -148,23 +165,97 @@ def avg_pool2d_backward_cpu(dout, cache):
     return _unlayout(grad, x_shape, window)
 
 
+# ---------------------------------------------------------------- CUDA launchers
+
+_kernels = KernelFile(
+    "pool.cu", ("max_pool2d_forward", "max_pool2d_backward", "avg_pool2d_forward", "avg_pool2d_backward")
+)
+_BLOCK = 256  # threads per block; one thread per output (forward) or input (backward) cell
+
+
+def _grid(cells: int) -> tuple[int]:
+    return (ceil_div(cells, _BLOCK),)
+
+
+def _geometry(window: Window2d) -> tuple[numpy.int32, ...]:
+    """The kernels' window arguments: H, W, OH, OW, kh, kw, sh, sw, pad_top, pad_left."""
+    top_left = (window.pad_h[0], window.pad_w[0])
+    sizes = (*window.in_size, *window.out_size, *window.kernel, *window.stride, *top_left)
+    return tuple(launch.i32(value) for value in sizes)
+
+
+def max_pool2d_forward_gpu(x, kernel_size=2, stride=None, padding="valid"):
+    """CUDA launcher of `max_pool2d_forward`; the cache holds the argmax instead of x and out."""
+    window = _pool_window("max_pool2d_forward", x, kernel_size, stride, padding)
+    x = launch.contiguous(x)
+    out_shape = tuple(x.shape[:2]) + window.out_size
+    out = launch.empty(out_shape, x.dtype)  # (N, C, OH, OW)
+    argmax = launch.empty(out_shape, numpy.int32)  # (N, C, OH, OW): h * W + w within the plane
+    kernel = _kernels.get("max_pool2d_forward", x.dtype)
+    kernel(_grid(out.size), (_BLOCK,), (x, out, argmax, launch.i32(out.size), *_geometry(window)))
+    return out, (x.shape, x.dtype, argmax, window)
+
+
+def max_pool2d_backward_gpu(dout, cache):
+    """CUDA launcher of `max_pool2d_backward`."""
+    x_shape, x_dtype, argmax, window = cache
+    _check_dout("max_pool2d_backward", dout, x_shape, x_dtype, window)
+    dout = launch.contiguous(dout)
+    dx = launch.empty(x_shape, x_dtype)  # (N, C, H, W)
+    kernel = _kernels.get("max_pool2d_backward", x_dtype)
+    kernel(_grid(dx.size), (_BLOCK,), (dout, argmax, dx, launch.i32(dx.size), *_geometry(window)))
+    return dx
+
+
+def avg_pool2d_forward_gpu(x, kernel_size=2, stride=None, padding="valid"):
+    """CUDA launcher of `avg_pool2d_forward`."""
+    window = _pool_window("avg_pool2d_forward", x, kernel_size, stride, padding)
+    x = launch.contiguous(x)
+    out = launch.empty(tuple(x.shape[:2]) + window.out_size, x.dtype)  # (N, C, OH, OW)
+    kernel = _kernels.get("avg_pool2d_forward", x.dtype)
+    kernel(_grid(out.size), (_BLOCK,), (x, out, launch.i32(out.size), *_geometry(window)))
+    return out, (x.shape, x.dtype, window)
+
+
+def avg_pool2d_backward_gpu(dout, cache):
+    """CUDA launcher of `avg_pool2d_backward`."""
+    x_shape, x_dtype, window = cache
+    _check_dout("avg_pool2d_backward", dout, x_shape, x_dtype, window)
+    dout = launch.contiguous(dout)
+    dx = launch.empty(x_shape, x_dtype)  # (N, C, H, W)
+    kernel = _kernels.get("avg_pool2d_backward", x_dtype)
+    kernel(_grid(dx.size), (_BLOCK,), (dout, dx, launch.i32(dx.size), *_geometry(window)))
+    return dx
+
+
+# ---------------------------------------------------------------- dispatchers
+
+
 def max_pool2d_forward(x, kernel_size=2, stride=None, padding="valid"):
     """x (N, C, H, W) -> (out (N, C, OH, OW), cache). kernel_size and stride (default:
     kernel_size) are ints or pairs; padding "valid", "same", an int or a pair."""
+    if get_backend().runs_kernels:
+        return max_pool2d_forward_gpu(x, kernel_size, stride, padding)
     return max_pool2d_forward_cpu(x, kernel_size, stride, padding)
 
 
 def max_pool2d_backward(dout, cache):
     """dout (N, C, OH, OW) -> dx (N, C, H, W): each window's gradient goes to its first maximum."""
+    if get_backend().runs_kernels:
+        return max_pool2d_backward_gpu(dout, cache)
     return max_pool2d_backward_cpu(dout, cache)
 
 
 def avg_pool2d_forward(x, kernel_size=2, stride=None, padding="valid"):
     """x (N, C, H, W) -> (out (N, C, OH, OW), cache); arguments as max_pool2d_forward.
     Each output is the mean of the real (non-padding) cells of its window."""
+    if get_backend().runs_kernels:
+        return avg_pool2d_forward_gpu(x, kernel_size, stride, padding)
     return avg_pool2d_forward_cpu(x, kernel_size, stride, padding)
 
 
 def avg_pool2d_backward(dout, cache):
     """dout (N, C, OH, OW) -> dx (N, C, H, W): each window spreads dout / count over its cells."""
+    if get_backend().runs_kernels:
+        return avg_pool2d_backward_gpu(dout, cache)
     return avg_pool2d_backward_cpu(dout, cache)

@@ -7,7 +7,7 @@ from skimage.measure import block_reduce
 
 from dlcore.ops import avg_pool2d_backward, avg_pool2d_forward, max_pool2d_backward, max_pool2d_forward
 
-from .op_check import assert_close, check_op_gradients, random_array, run_op
+from .op_check import THREAD_ORDERS, assert_close, check_op_gradients, random_array, run_op
 from .references import pool2d_reference
 
 POOLS = {"max": (max_pool2d_forward, max_pool2d_backward), "avg": (avg_pool2d_forward, avg_pool2d_backward)}
@@ -154,3 +154,63 @@ def test_bad_dout(mode):
         backward(np.zeros((2, 3, 8, 8), np.float32), cache)
     with pytest.raises(ValueError, match="dout must have the dtype of x .float32., got dtype float64"):
         backward(np.zeros((2, 3, 4, 4)), cache)
+
+
+# ---------------------------------------------------------------- the CUDA kernels (emu, cupy)
+
+# Backends that run pool.cu; each result is compared with the NumPy backend's.
+KERNEL_BACKENDS = ("emu", pytest.param("cupy", marks=pytest.mark.gpu))
+# (x shape, kernel, stride, padding) for every path of the kernels (256-thread blocks, one thread
+# per output forward and per input cell backward).
+KERNEL_GEOMETRIES = [
+    ((1, 3, 9, 7), (4, 3), (3, 2), (2, 1)),  # windows overlap in both directions, pair padding
+    ((2, 5, 11, 13), (2, 2), (3, 3), "valid"),  # gaps: cells no window covers get no gradient
+    ((2, 3, 6, 5), (4, 2), (1, 1), "same"),  # "same" padding (1, 2) rows and (0, 1) columns
+    ((1, 1, 5, 6), (5, 6), (1, 1), "valid"),  # one window as large as the plane
+    ((3, 7, 17, 15), (3, 3), (2, 2), "same"),  # 1512 outputs, 5355 inputs: several blocks
+]
+KERNEL_IDS = [f"x{x}-k{k}-s{s}-p{p}" for x, k, s, p in KERNEL_GEOMETRIES]
+
+
+def _on_backend_and_numpy(backend, rng, mode, geometry, dtype):
+    """((out, dx) on `backend`, (out, dx) on the NumPy backend) for the same random x and dout;
+    x holds small integers for max pooling, so that every window has ties."""
+    x_shape, kernel, stride, padding = geometry
+    if mode == "max":
+        x = rng.integers(0, 4, x_shape).astype(dtype)
+    else:
+        x = random_array(rng, x_shape, dtype)
+    params = {"kernel_size": kernel, "stride": stride, "padding": padding}
+    forward, backward = POOLS[mode]
+    dout = random_array(rng, run_op("numpy", forward, [x], params)[0].shape, dtype)
+    return tuple(run_op(name, forward, [x], params, backward, dout) for name in (backend, "numpy"))
+
+
+@pytest.mark.parametrize("backend_order", THREAD_ORDERS)
+@pytest.mark.parametrize("mode", ["max", "avg"])
+@pytest.mark.parametrize("geometry", KERNEL_GEOMETRIES, ids=KERNEL_IDS)
+def test_kernels_under_thread_orders(rng, backend_order, mode, geometry):
+    results = _on_backend_and_numpy(backend_order, rng, mode, geometry, np.float64)
+    (out, dx), (expected_out, expected_dx) = results
+    assert_close(out, expected_out)
+    assert_close(dx, expected_dx)
+
+
+@pytest.mark.parametrize("backend", KERNEL_BACKENDS)
+@pytest.mark.parametrize("mode", ["max", "avg"])
+@pytest.mark.parametrize("geometry", KERNEL_GEOMETRIES, ids=KERNEL_IDS)
+def test_kernels_agree_with_numpy_in_float32(rng, backend, mode, geometry):
+    (out, dx), (expected_out, expected_dx) = _on_backend_and_numpy(backend, rng, mode, geometry, np.float32)
+    assert out.dtype == dx.dtype == np.float32
+    if mode == "max":  # the maximum is one of the inputs: no rounding
+        np.testing.assert_array_equal(out, expected_out)
+    else:
+        assert_close(out, expected_out)
+    assert_close(dx, expected_dx)
+
+
+def test_max_pooling_propagates_nan(backend):
+    x = np.arange(16.0).reshape(1, 1, 4, 4)
+    x[0, 0, 1, 1] = np.nan
+    out, _ = run_op(backend, max_pool2d_forward, [x], {"kernel_size": 2})
+    np.testing.assert_array_equal(out[0, 0], [[np.nan, 7.0], [13.0, 15.0]])
