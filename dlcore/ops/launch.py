@@ -51,22 +51,32 @@ _poison_outputs = False
 
 
 def poison_outputs(enabled: bool) -> None:
-    """Fill every array that `empty` returns with NaN (tests: an unwritten element shows)."""
+    """Fill every array that `empty` returns with NaN, integer arrays with their most negative
+    value (tests: an unwritten element shows)."""
     global _poison_outputs
     _poison_outputs = bool(enabled)
 
 
 def empty(shape, dtype):
-    """An output array on the current backend (NaN-filled while poisoning is on)."""
+    """An output array on the current backend (poisoned while poisoning is on)."""
     out = get_backend().xp.empty(shape, dtype=dtype)
     if _poison_outputs:
-        out.fill(np.nan)
+        out.fill(np.nan if np.dtype(dtype).kind == "f" else np.iinfo(dtype).min)
     return out
 
 
 def contiguous(array):
     """A C-contiguous version of `array` (a copy only when needed); kernels index flat memory."""
     return get_backend().xp.ascontiguousarray(array)
+
+
+def device_pointer(array) -> int:
+    """The address of `array`'s first element on the current backend (a CuPy array's device
+    address, a NumPy array's host address on emu), for kernels that take tables of pointers.
+    The caller keeps `array` alive until the kernel that reads the address has run."""
+    if get_backend().name == "cupy":
+        return array.data.ptr
+    return array.ctypes.data
 
 
 def i32(value) -> np.int32:

@@ -3,13 +3,19 @@
 log p[n, k] = z[n, k] - m[n] - log sum_j exp(z[n, j] - m[n]),  m[n] = max_j z[n, j]
 loss        = -1/N sum_n sum_k t[n, k] log p[n, k]      (t: one-hot or probabilities)
 dlogits     = (p - t) / N                               (rows of t summing to 1)
+
+The GPU path (kernels/loss.cu) computes each row's max, log-sum-exp, loss and gradient row in
+one warp, then the batch mean of the row losses in one block (a fixed order, no atomics).
 """
 
 from __future__ import annotations
 
 import numpy
 
+from dlcore.backend import get_backend
+from dlcore.ops import launch
 from dlcore.ops.checks import require_array, require_float, require_rank, require_shape
+from dlcore.ops.launch import KernelFile, ceil_div
 
 
 def _log_softmax(logits):
@@ -69,12 +75,68 @@ def softmax_cross_entropy_cpu(logits, labels):
     return numpy.asarray(loss, dtype=logits.dtype), dlogits
 
 
+# ---------------------------------------------------------------- CUDA launchers
+
+_kernels = KernelFile(
+    "loss.cu", ("softmax_cross_entropy_labels", "softmax_cross_entropy_targets", "batch_mean", "softmax_rows")
+)
+_ROWS_PER_BLOCK = 4  # ROWS_PER_BLOCK of loss.cu: a warp per row
+_MEAN_BLOCK = 256  # threads of batch_mean's single block
+
+
+def _launch_rows(name, dtype, batch, args):
+    """A row kernel over `batch` rows (one block whose warps all leave when batch == 0)."""
+    blocks = max(1, ceil_div(batch, _ROWS_PER_BLOCK))
+    _kernels.get(name, dtype)((blocks,), (32 * _ROWS_PER_BLOCK,), args)
+
+
+def softmax_gpu(logits):
+    """CUDA launcher of `softmax`."""
+    require_float("softmax", "logits", logits)
+    require_rank("softmax", "logits", logits, {2: "(N, K)"})
+    logits = launch.contiguous(logits)
+    batch, classes = logits.shape
+    probabilities = launch.empty(logits.shape, logits.dtype)  # (N, K)
+    args = (logits, probabilities, launch.i32(batch), launch.i32(classes))
+    _launch_rows("softmax_rows", logits.dtype, batch, args)
+    return probabilities
+
+
+def softmax_cross_entropy_gpu(logits, labels):
+    """CUDA launcher of `softmax_cross_entropy`; labels are checked on the host first."""
+    op = "softmax_cross_entropy"
+    require_float(op, "logits", logits)
+    require_rank(op, "logits", logits, {2: "(N, K)"})
+    _check_labels(op, labels, logits)
+    logits = launch.contiguous(logits)
+    batch, classes = logits.shape
+    dtype = logits.dtype
+    if labels.ndim == 1:  # class indices, in [0, K) after the check
+        name, labels = "softmax_cross_entropy_labels", labels.astype(numpy.int32, copy=False)
+    else:  # one-hot or probabilities
+        name, labels = "softmax_cross_entropy_targets", labels.astype(dtype, copy=False)
+    row_loss = launch.empty((batch,), dtype)  # (N,)
+    dlogits = launch.empty(logits.shape, dtype)  # (N, K)
+    args = (logits, launch.contiguous(labels), row_loss, dlogits, launch.i32(batch), launch.i32(classes))
+    _launch_rows(name, dtype, batch, args)
+    loss = launch.empty((), dtype)  # 0-d
+    _kernels.get("batch_mean", dtype)((1,), (_MEAN_BLOCK,), (row_loss, loss, launch.i32(batch)))
+    return loss, dlogits
+
+
+# ---------------------------------------------------------------- dispatchers
+
+
 def softmax(logits):
     """logits (N, K) -> probabilities (N, K), rows summing to 1."""
+    if get_backend().runs_kernels:
+        return softmax_gpu(logits)
     return softmax_cpu(logits)
 
 
 def softmax_cross_entropy(logits, labels):
     """logits (N, K); labels (N,) integer class indices or (N, K) one-hot/probabilities
     -> (loss: 0-d array of logits' dtype, mean over the batch; dlogits (N, K))."""
+    if get_backend().runs_kernels:
+        return softmax_cross_entropy_gpu(logits, labels)
     return softmax_cross_entropy_cpu(logits, labels)

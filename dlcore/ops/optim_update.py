@@ -3,10 +3,21 @@
 One call updates every parameter of a group (on a GPU: one launch for all of them), so
 the signatures take lists. Penalties enter the gradient first (coupled, as in PyTorch):
     g = grad + weight_decay * w + l1 * sign(w)
+
+The GPU path (kernels/optim.cu) is a multi-tensor apply: one launch per dtype among the
+parameters, given a device table of each tensor's parameter, gradient and state addresses and a
+table of chunks, each block updating one chunk of one tensor.
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
+
+from dlcore.backend import get_backend, to_backend
+from dlcore.ops import launch
+from dlcore.ops.checks import require_float, require_same_dtype, require_shape
+from dlcore.ops.launch import KernelFile
 
 
 def _penalized(param, grad, weight_decay, l1):
@@ -20,23 +31,46 @@ def _penalized(param, grad, weight_decay, l1):
     return g
 
 
+CPU_BLOCK_SIZE = 1 << 16  # elements per block of the NumPy updates: w, g, m, v and a scratch block fit in L2
+
+
+def _row_blocks(array):
+    """Index expressions that cut `array` into blocks of whole rows (axis 0) of about
+    CPU_BLOCK_SIZE elements; views of any memory layout, so in-place updates land."""
+    if array.ndim == 0:
+        return [...]
+    rows = max(1, CPU_BLOCK_SIZE // max(1, array.size // max(1, array.shape[0])))
+    return [slice(start, start + rows) for start in range(0, array.shape[0], rows)]
+
+
 def adam_update_cpu(params, grads, exp_avgs, exp_avg_sqs, *, step, lr, beta1, beta2, eps,
                     weight_decay=0.0, l1=0.0):
     """Bias-corrected Adam (Kingma & Ba), step counted from 1:
         m = b1*m + (1-b1)*g;  v = b2*v + (1-b2)*g^2
-        w -= lr * (m / (1-b1^t)) / (sqrt(v / (1-b2^t)) + eps)
+        w -= lr * (m / (1-b1^t)) / (sqrt(v) / sqrt(1-b2^t) + eps)
+    Each parameter is updated block by block with in-place ufuncs and one scratch block, so
+    the dozen passes over w, g, m, v run in cache and allocate no parameter-sized temporaries.
     """
-    bias1 = 1.0 - beta1**step
-    bias2 = 1.0 - beta2**step
+    step_size = lr / (1.0 - beta1**step)  # lr / (1-b1^t)
+    inv_root_bias2 = 1.0 / math.sqrt(1.0 - beta2**step)  # 1 / sqrt(1-b2^t)
     for w, grad, m, v in zip(params, grads, exp_avgs, exp_avg_sqs):
-        g = _penalized(w, grad, weight_decay, l1)
-        m *= beta1
-        m += (1.0 - beta1) * g
-        v *= beta2
-        v += (1.0 - beta2) * (g * g)
-        denom = np.sqrt(v / bias2)
-        denom += eps
-        w -= (lr / bias1) * (m / denom)
+        for rows in _row_blocks(w):
+            wb, mb, vb = w[rows], m[rows], v[rows]
+            g = _penalized(wb, grad[rows], weight_decay, l1)
+            scratch = np.empty_like(mb)
+            mb *= beta1
+            np.multiply(g, 1.0 - beta1, out=scratch)
+            mb += scratch  # m = b1*m + (1-b1)*g
+            vb *= beta2
+            np.multiply(g, g, out=scratch)
+            scratch *= 1.0 - beta2
+            vb += scratch  # v = b2*v + (1-b2)*g^2
+            np.sqrt(vb, out=scratch)
+            scratch *= inv_root_bias2
+            scratch += eps  # denom = sqrt(v) / sqrt(1-b2^t) + eps
+            np.divide(mb, scratch, out=scratch)
+            scratch *= step_size
+            wb -= scratch  # w -= lr / (1-b1^t) * m / denom
 
 
 def sgd_update_cpu(params, grads, momentum_buffers, *, lr, momentum=0.0, nesterov=False,
@@ -54,9 +88,105 @@ def sgd_update_cpu(params, grads, momentum_buffers, *, lr, momentum=0.0, nestero
         w -= lr * g
 
 
+# ---------------------------------------------------------------- CUDA launchers
+
+_kernels = KernelFile("optim.cu", ("adam_update", "sgd_update"))
+_BLOCK = 256  # threads per block; they stride over the block's chunk
+CHUNK_SIZE = 4096  # elements of one tensor that one block updates
+
+
+def _check_group(op, params, per_param: dict) -> None:
+    """Every list in `per_param` ({"grads": [...], ...}) holds one array per parameter, of its
+    shape and dtype; parameters and states (all but grads) are updated in place, so they must
+    be C-contiguous."""
+    for name, arrays in per_param.items():
+        if len(arrays) != len(params):
+            raise ValueError(f"{op}: got {len(params)} params but {len(arrays)} {name}")
+    for i, param in enumerate(params):
+        require_float(op, f"params[{i}]", param)
+        for name, arrays in per_param.items():
+            require_shape(op, f"{name}[{i}]", arrays[i], param.shape, f"the shape of params[{i}]")
+            require_same_dtype(op, f"params[{i}]", param, **{f"{name}[{i}]": arrays[i]})
+        written = {"params": param, **{name: arrays[i] for name, arrays in per_param.items() if name != "grads"}}
+        for name, array in written.items():
+            if not array.flags.c_contiguous:
+                raise ValueError(f"{op}: {name}[{i}] must be C-contiguous (the update writes it in place)")
+
+
+def _indices_by_dtype(params) -> dict:
+    """{dtype: indices of the parameters of that dtype}: one launch per dtype."""
+    groups = {}
+    for i, param in enumerate(params):
+        groups.setdefault(param.dtype, []).append(i)
+    return groups
+
+
+def _launch_multi_tensor(name, dtype, tensors, scalars) -> None:
+    """One launch of optim.cu's `name` over `tensors`: per tensor, a tuple of its arrays in the
+    kernel's pointer-table order (None: a null pointer).
+
+    The kernel reads the arrays through raw addresses, so `tensors` holds them (temporary
+    contiguous gradients included) until the launch is queued; after that CuPy's memory pool is
+    stream-ordered: freed memory is only handed to work queued after this kernel."""
+    sizes = np.array([arrays[0].size for arrays in tensors], dtype=np.int64)  # (tensors,)
+    chunk_counts = -(-sizes // CHUNK_SIZE)  # (tensors,)
+    blocks = int(chunk_counts.sum())
+    if blocks == 0:
+        return
+    chunk_tensor = np.repeat(np.arange(len(tensors)), chunk_counts)  # (blocks,)
+    first_chunk_of_tensor = np.cumsum(chunk_counts) - chunk_counts  # (tensors,)
+    chunk_first = (np.arange(blocks) - first_chunk_of_tensor[chunk_tensor]) * CHUNK_SIZE  # (blocks,)
+    chunks = np.stack([chunk_tensor, chunk_first], axis=1).astype(np.int64)  # (blocks, 2)
+    pointers = np.array(
+        [[0 if array is None else launch.device_pointer(array) for array in arrays] for arrays in tensors],
+        dtype=np.uint64,
+    )  # (tensors, arrays per tensor)
+    args = (to_backend(pointers), to_backend(sizes), to_backend(chunks), launch.i32(CHUNK_SIZE), *scalars)
+    _kernels.get(name, dtype)((blocks,), (_BLOCK,), args)
+
+
+def adam_update_gpu(params, grads, exp_avgs, exp_avg_sqs, *, step, lr, beta1, beta2, eps,
+                    weight_decay=0.0, l1=0.0):
+    """CUDA launcher of `adam_update`: one launch per dtype among the parameters."""
+    op = "adam_update"
+    _check_group(op, params, {"grads": grads, "exp_avgs": exp_avgs, "exp_avg_sqs": exp_avg_sqs})
+    bias1 = 1.0 - beta1**step
+    bias2 = 1.0 - beta2**step
+    hyper = (beta1, 1.0 - beta1, beta2, 1.0 - beta2, bias2, lr / bias1, eps, weight_decay, l1)
+    for dtype, indices in _indices_by_dtype(params).items():
+        tensors = [(params[i], launch.contiguous(grads[i]), exp_avgs[i], exp_avg_sqs[i]) for i in indices]
+        _launch_multi_tensor("adam_update", dtype, tensors, tuple(launch.scalar(v, dtype) for v in hyper))
+
+
+def sgd_update_gpu(params, grads, momentum_buffers, *, lr, momentum=0.0, nesterov=False,
+                   weight_decay=0.0, l1=0.0):
+    """CUDA launcher of `sgd_update`: one launch per dtype among the parameters."""
+    states = {"momentum_buffers": momentum_buffers} if momentum else {}
+    _check_group("sgd_update", params, {"grads": grads, **states})
+    for dtype, indices in _indices_by_dtype(params).items():
+        tensors = [
+            (params[i], launch.contiguous(grads[i]), momentum_buffers[i] if momentum else None) for i in indices
+        ]
+        scalars = (
+            launch.scalar(lr, dtype),
+            launch.scalar(momentum, dtype),
+            launch.i32(bool(nesterov)),
+            launch.scalar(weight_decay, dtype),
+            launch.scalar(l1, dtype),
+        )
+        _launch_multi_tensor("sgd_update", dtype, tensors, scalars)
+
+
+# ---------------------------------------------------------------- dispatchers
+
+
 def adam_update(params, grads, exp_avgs, exp_avg_sqs, **hyper):
+    if get_backend().runs_kernels:
+        return adam_update_gpu(params, grads, exp_avgs, exp_avg_sqs, **hyper)
     return adam_update_cpu(params, grads, exp_avgs, exp_avg_sqs, **hyper)
 
 
 def sgd_update(params, grads, momentum_buffers, **hyper):
+    if get_backend().runs_kernels:
+        return sgd_update_gpu(params, grads, momentum_buffers, **hyper)
     return sgd_update_cpu(params, grads, momentum_buffers, **hyper)

@@ -15,8 +15,9 @@ from dlcore.ops import (
     tanh_backward,
     tanh_forward,
 )
+from dlcore.ops import activation as activation_ops
 
-from .op_check import assert_close, check_op_gradients, random_array, run_op
+from .op_check import THREAD_ORDERS, assert_close, check_op_gradients, random_array, run_op
 
 ACTIVATIONS = {
     "relu": (relu_forward, relu_backward, lambda v: max(v, 0.0)),
@@ -112,3 +113,110 @@ def test_bad_dout_shape():
         ValueError, match=r"relu_backward: expected dout of shape \(2, 3\).*got shape \(3, 2\)"
     ):
         relu_backward(np.zeros((3, 2)), cache)
+
+
+# ---------------------------------------------------------------- the CUDA kernels (emu, cupy)
+
+# Backends that run activation.cu; each result is compared with the NumPy backend's.
+KERNEL_BACKENDS = ("emu", pytest.param("cupy", marks=pytest.mark.gpu))
+# Ragged on purpose: sizes that fill no block, odd channels and spatial sizes, batch 1.
+RAGGED_SHAPES = [(1,), (37,), (3, 5, 7), (1, 3, 5, 9)]
+
+
+def _numpy_and(backend, forward, backward, x, dout, b=None):
+    """(out, grads) of the op on `backend` and on the NumPy backend, for the same inputs."""
+    inputs = [x] if b is None else [x, b]
+    return (
+        run_op(backend, forward, inputs, {}, backward, dout),
+        run_op("numpy", forward, inputs, {}, backward, dout),
+    )
+
+
+@pytest.mark.parametrize("backend_order", THREAD_ORDERS)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("name", ACTIVATIONS)
+@pytest.mark.parametrize("shape", RAGGED_SHAPES)
+def test_elementwise_kernels_under_thread_orders(rng, backend_order, name, shape, dtype):
+    forward, backward, _ = ACTIVATIONS[name]
+    x, dout = random_array(rng, shape, dtype, scale=3.0), random_array(rng, shape, dtype)
+    (out, dx), (expected_out, expected_dx) = _numpy_and(backend_order, forward, backward, x, dout)
+    assert out.dtype == dx.dtype == dtype
+    assert_close(out, expected_out)
+    assert_close(dx, expected_dx)
+
+
+@pytest.mark.parametrize("backend_order", THREAD_ORDERS)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", [(1, 3), (19, 45), (3, 5, 11, 13), (2, 7, 1, 1)])
+def test_bias_relu_kernels_under_thread_orders(rng, backend_order, shape, dtype):
+    """(19, 45): two feature tiles, the last one ragged, rows past the 8 row groups;
+    (3, 5, 11, 13): 429 elements per channel, more than a block's 256 threads."""
+    x, b, dout = random_array(rng, shape, dtype), random_array(rng, shape[1:2], dtype), random_array(rng, shape, dtype)
+    (out, (dx, db)), (expected_out, (expected_dx, expected_db)) = _numpy_and(
+        backend_order, bias_relu_forward, bias_relu_backward, x, dout, b
+    )
+    assert_close(out, expected_out)
+    assert_close(dx, expected_dx)
+    assert_close(db, expected_db)
+
+
+@pytest.mark.parametrize("backend", KERNEL_BACKENDS)
+@pytest.mark.parametrize("name", ACTIVATIONS)
+def test_kernels_agree_with_numpy_in_float32(backend, rng, name):
+    forward, backward, _ = ACTIVATIONS[name]
+    x, dout = random_array(rng, (4, 3, 6, 5), np.float32, scale=3.0), random_array(rng, (4, 3, 6, 5), np.float32)
+    (out, dx), (expected_out, expected_dx) = _numpy_and(backend, forward, backward, x, dout)
+    assert_close(out, expected_out)
+    assert_close(dx, expected_dx)
+
+
+@pytest.mark.parametrize("backend", KERNEL_BACKENDS)
+@pytest.mark.parametrize("shape", [(9, 70), (4, 6, 5, 3)])
+def test_bias_relu_kernels_agree_with_numpy_in_float32(backend, rng, shape):
+    x, b = random_array(rng, shape, np.float32), random_array(rng, shape[1:2], np.float32)
+    dout = random_array(rng, shape, np.float32)
+    (out, (dx, db)), (expected_out, (expected_dx, expected_db)) = _numpy_and(
+        backend, bias_relu_forward, bias_relu_backward, x, dout, b
+    )
+    assert_close(out, expected_out)
+    assert_close(dx, expected_dx)
+    assert_close(db, expected_db)
+
+
+def test_grid_stride_loops_cover_every_element(rng, monkeypatch):
+    """With at most 2 blocks, each thread loops: 1061 elements need 3 passes of 512 threads,
+    and 5 channels need 3 passes of the per-channel blocks."""
+    monkeypatch.setattr(activation_ops, "MAX_GRID_BLOCKS", 2)
+    x, dout = random_array(rng, (1061,), np.float32, scale=3.0), random_array(rng, (1061,), np.float32)
+    for forward, backward, _ in ACTIVATIONS.values():
+        (out, dx), (expected_out, expected_dx) = _numpy_and("emu", forward, backward, x, dout)
+        assert_close(out, expected_out)
+        assert_close(dx, expected_dx)
+    shape = (2, 5, 11, 11)
+    x, b, dout = random_array(rng, shape, np.float32), random_array(rng, (5,), np.float32), random_array(rng, shape, np.float32)
+    (out, (dx, db)), (expected_out, (expected_dx, expected_db)) = _numpy_and(
+        "emu", bias_relu_forward, bias_relu_backward, x, dout, b
+    )
+    assert_close(out, expected_out)
+    assert_close(dx, expected_dx)
+    assert_close(db, expected_db)
+
+
+def test_kernels_take_non_contiguous_inputs(rng):
+    x = random_array(rng, (6, 8), np.float32).T  # (8, 6), Fortran order
+    b = random_array(rng, (12,), np.float32)[::2]  # (6,), strided
+    dout = random_array(rng, (6, 8), np.float32).T
+    (out, (dx, db)), (expected_out, (expected_dx, expected_db)) = _numpy_and(
+        "emu", bias_relu_forward, bias_relu_backward, x, dout, b
+    )
+    assert_close(out, expected_out)
+    assert_close(dx, expected_dx)
+    assert_close(db, expected_db)
+
+
+@pytest.mark.parametrize("shape", [(0, 3), (0, 3, 2, 2), (2, 3, 0, 4)])
+def test_bias_relu_kernels_on_empty_batches(shape):
+    x, b = np.ones(shape, np.float32), np.ones(shape[1], np.float32)
+    out, (dx, db) = run_op("emu", bias_relu_forward, [x, b], {}, bias_relu_backward, np.ones(shape, np.float32))
+    assert out.shape == dx.shape == shape
+    np.testing.assert_array_equal(db, np.zeros(3, np.float32))  # an empty sum

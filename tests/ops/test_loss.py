@@ -5,7 +5,7 @@ import pytest
 
 from dlcore.ops import softmax, softmax_cross_entropy
 
-from .op_check import assert_close, numerical_gradient, on_backend, random_array
+from .op_check import THREAD_ORDERS, assert_close, numerical_gradient, on_backend, random_array
 from .references import softmax_cross_entropy_reference
 
 
@@ -97,3 +97,84 @@ def test_bad_logits():
         softmax_cross_entropy(np.zeros(3), np.zeros(3, int))
     with pytest.raises(ValueError, match="logits must be float32 or float64, got dtype int64"):
         softmax_cross_entropy(np.zeros((3, 2), int), np.zeros(3, int))
+
+
+# ---------------------------------------------------------------- the CUDA kernels (emu, cupy)
+
+# Backends that run loss.cu; each result is compared with the NumPy backend's.
+KERNEL_BACKENDS = ("emu", pytest.param("cupy", marks=pytest.mark.gpu))
+
+
+def _labels(rng, kind, batch, classes, dtype):
+    """Integer class indices, one-hot rows or probability rows."""
+    indices = rng.integers(0, classes, batch)
+    if kind == "indices":
+        return indices
+    if kind == "one-hot":
+        return _one_hot(indices, classes).astype(dtype)
+    return rng.dirichlet(np.ones(classes), batch).astype(dtype)
+
+
+def _kernel_and_numpy(backend, function, *args):
+    return on_backend(backend, function, *args), on_backend("numpy", function, *args)
+
+
+@pytest.mark.parametrize("backend_order", THREAD_ORDERS)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("kind", ["indices", "one-hot", "probabilities"])
+@pytest.mark.parametrize("batch, classes", [(1, 1), (7, 3), (5, 37), (9, 70)])
+def test_kernels_under_thread_orders(rng, backend_order, kind, batch, classes, dtype):
+    """K = 3 leaves lanes without a column; 37 and 70 give lanes two or three columns; 7 and 9
+    rows leave warps of the last block without a row."""
+    logits, labels = random_array(rng, (batch, classes), dtype, scale=4.0), _labels(rng, kind, batch, classes, dtype)
+    (loss, dlogits), (expected_loss, expected_dlogits) = _kernel_and_numpy(
+        backend_order, softmax_cross_entropy, logits, labels
+    )
+    assert loss.shape == () and loss.dtype == dlogits.dtype == dtype
+    assert_close(loss, expected_loss)
+    assert_close(dlogits, expected_dlogits)
+    probabilities, expected_probabilities = _kernel_and_numpy(backend_order, softmax, logits)
+    assert_close(probabilities, expected_probabilities)
+
+
+@pytest.mark.parametrize("backend", KERNEL_BACKENDS)
+@pytest.mark.parametrize("kind", ["indices", "probabilities"])
+def test_kernels_agree_with_numpy_in_float32(backend, rng, kind):
+    logits, labels = random_array(rng, (32, 10), np.float32, scale=3.0), _labels(rng, kind, 32, 10, np.float32)
+    (loss, dlogits), (expected_loss, expected_dlogits) = _kernel_and_numpy(backend, softmax_cross_entropy, logits, labels)
+    assert_close(loss, expected_loss)
+    assert_close(dlogits, expected_dlogits)
+    probabilities, expected_probabilities = _kernel_and_numpy(backend, softmax, logits)
+    assert_close(probabilities, expected_probabilities)
+
+
+def test_batch_mean_of_more_rows_than_threads(rng):
+    """300 rows: batch_mean's 256 threads each sum up to two row losses, over 8 warps."""
+    logits, labels = random_array(rng, (300, 4), np.float32), rng.integers(0, 4, 300)
+    (loss, dlogits), (expected_loss, expected_dlogits) = _kernel_and_numpy("emu", softmax_cross_entropy, logits, labels)
+    assert_close(loss, expected_loss)
+    assert_close(dlogits, expected_dlogits)
+
+
+def test_kernels_take_non_contiguous_inputs(rng):
+    logits = random_array(rng, (6, 5), np.float32).T  # (5, 6), Fortran order
+    labels = np.array([[0, 9], [3, 9], [5, 9], [1, 9], [2, 9]], np.uint8)[:, 0]  # strided (5,)
+    (loss, dlogits), (expected_loss, expected_dlogits) = _kernel_and_numpy("emu", softmax_cross_entropy, logits, labels)
+    assert_close(loss, expected_loss)
+    assert_close(dlogits, expected_dlogits)
+
+
+@pytest.mark.parametrize(
+    "labels, message",
+    [
+        (np.array([0, 3, 1]), "labels must lie in [0, 3) for K=3 classes, got 3"),
+        (np.array([0, -1, 1], np.int8), "labels must lie in [0, 3) for K=3 classes, got -1"),
+        (np.array([0.0, 1.0, 2.0]), "labels of shape (N,) must be integer class indices, got dtype float64"),
+        (np.zeros((3, 4)), "expected labels of shape (3, 3)"),
+    ],
+)
+def test_kernel_path_checks_labels_before_launch(labels, message):
+    with pytest.raises(ValueError) as info:
+        on_backend("emu", softmax_cross_entropy, np.zeros((3, 3), np.float32), labels)
+    assert str(info.value).startswith("softmax_cross_entropy: ")
+    assert message in str(info.value)
