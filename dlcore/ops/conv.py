@@ -2,21 +2,45 @@
 
   out[n, k, oh, ow] = b[k] + sum_{c, i, j} w[k, c, i, j] * xpad[n, c, oh*sh + i, ow*sw + j]
 
-Layouts: x (N, C, H, W), w (K, C, kh, kw), b (K,), out (N, K, OH, OW). The column
-matrix has rows (c, i, j) and columns (oh, ow, n): with the batch innermost, every
-window element is a long contiguous run, which keeps the im2col copy and the fold
-cheap. Each pass is one BLAS GEMM on contiguous operands (P = OH*OW*N):
-  forward          out_kp = w_2d @ cols              (K, C*kh*kw) @ (C*kh*kw, P)
-  backward weight  dw_2d  = dout_kp @ cols.T
-  backward data    dcols  = w_2d.T @ dout_kp, folded back by kh*kw strided slice-adds
+Layouts: x (N, C, H, W), w (K, C, kh, kw), b (K,), out (N, K, OH, OW). The NumPy path
+keeps the batch innermost: x is copied once into a zero-padded (C, Hp, Wp, N) array, and
+out is a (N, K, OH, OW) view of a (K, OH, OW, N) array, which the next conv or pooling
+layer reads without a transpose. The column matrix has rows (c, i, j) and columns
+(oh, ow, n), so every window element is a long contiguous run and the im2col copy and
+the fold are cheap. The output positions are cut into blocks of about
+COLUMN_BLOCK_BYTES of columns; per block (P = positions in the block * N):
+  forward          out_kp  = w_2d @ cols             (K, C*kh*kw) @ (C*kh*kw, P)
+  backward weight  dw_2d  += dout_kp @ cols.T
+  backward data    dx_cp   = w_flip @ spread_cols    (C, K*kh*kw) @ (K*kh*kw, P_in)
+A block's columns are still in cache when its GEMM reads them, and no column matrix of
+the whole batch exists: backward rebuilds each block's columns from the padded input.
+Backward data is itself a stride-1 correlation, so it takes the same blocked GEMM and
+needs no fold: dout, spread `stride` apart into a (K, H+kh-1, W+kw-1, N) array of zeros,
+correlated with w flipped in (i, j) and transposed to (C, K, kh, kw). (For stride > 1
+the GEMM multiplies the zeros in between: the price of having one path.)
 activation="relu" fuses out = max(out, 0) into the forward pass; backward then masks
-dout with out > 0 before the three products.
+dout with out > 0 before the products. dx is C-contiguous.
+
+The GPU path (kernels/conv.cu) has two kernel versions, chosen by
+set_conv_kernel_version() or the DLCORE_CONV_KERNEL environment variable:
+  "direct"         one thread per output / input cell / weight, loops over the window
+  "implicit_gemm"  (default) tiled implicit GEMMs that gather im2col tiles on the fly;
+                   a reduction too long for the tiles to fill the GPU (always that of
+                   the weight gradient) is split into slices summed in a fixed order
 """
 
 from __future__ import annotations
 
-import numpy
+import contextlib
+import os
+from typing import NamedTuple
 
+import numpy
+from numpy.lib.stride_tricks import sliding_window_view
+
+from dlcore.backend import get_backend
+from dlcore.ops import launch, tiled_gemm
+from dlcore.ops.activation import relu_in_place
 from dlcore.ops.checks import (
     require_activation,
     require_float,
@@ -24,32 +48,104 @@ from dlcore.ops.checks import (
     require_same_dtype,
     require_shape,
 )
+from dlcore.ops.launch import KernelFile, ceil_div
 from dlcore.ops.padding import Window2d, window_2d
 
 
-def im2col(x, window: Window2d):
-    """x (N, C, H, W) -> contiguous columns (C*kh*kw, OH*OW*N)."""
-    batch, channels = x.shape[:2]
-    (kh, kw), (oh, ow) = window.kernel, window.out_size
-    padded = numpy.zeros((channels,) + window.padded_size + (batch,), dtype=x.dtype)  # (C, Hp, Wp, N)
+COLUMN_BLOCK_BYTES = 4 << 20  # columns of one block of output positions: they stay in cache
+
+
+class _PositionBlock(NamedTuple):
+    """A rectangle of output positions: whole rows, or a piece of one row."""
+
+    rows: slice  # output rows oh, step 1
+    cols: slice  # output columns ow, step 1
+
+    def positions(self, out_w: int) -> slice:
+        """The block's range of flattened positions oh * OW + ow."""
+        return slice(self.rows.start * out_w + self.cols.start, (self.rows.stop - 1) * out_w + self.cols.stop)
+
+
+def _even_slices(size: int, most: int) -> list[slice]:
+    """range(size) cut into the fewest near-equal slices of at most `most` items."""
+    count = -(-size // max(1, most))
+    step = -(-size // count)
+    return [slice(start, min(start + step, size)) for start in range(0, size, step)]
+
+
+def _position_blocks(window: Window2d, column_bytes: int) -> list[_PositionBlock]:
+    """Blocks of output positions of about COLUMN_BLOCK_BYTES of columns (`column_bytes` per
+    position): whole rows while a row fits, else even pieces of every row."""
+    out_h, out_w = window.out_size
+    per_block = COLUMN_BLOCK_BYTES // column_bytes  # positions
+    if per_block >= out_w:
+        return [_PositionBlock(rows, slice(0, out_w)) for rows in _even_slices(out_h, per_block // out_w)]
+    return [_PositionBlock(slice(oh, oh + 1), cols) for oh in range(out_h) for cols in _even_slices(out_w, per_block)]
+
+
+def _tap_slices(window: Window2d, block: _PositionBlock) -> tuple[slice, slice]:
+    """The padded rows and columns where the block's windows start, one per output position."""
+    (sh, sw), rows, cols = window.stride, block.rows, block.cols
+    return (
+        slice(rows.start * sh, (rows.stop - 1) * sh + 1, sh),
+        slice(cols.start * sw, (cols.stop - 1) * sw + 1, sw),
+    )
+
+
+def _pad_batch_last(x, window: Window2d):
+    """x (N, C, H, W), any strides -> zero-padded (C, Hp, Wp, N)."""
+    padded = numpy.zeros((x.shape[1],) + window.padded_size + (x.shape[0],), dtype=x.dtype)
     padded[:, window.real_rows, window.real_cols, :] = x.transpose(1, 2, 3, 0)
-    cols = numpy.empty((channels, kh, kw, oh, ow, batch), dtype=x.dtype)
-    for i in range(kh):
-        for j in range(kw):
-            cols[:, i, j] = padded[:, window.element_rows(i), window.element_cols(j), :]
-    return cols.reshape(channels * kh * kw, oh * ow * batch)
+    return padded
 
 
-def col2im(cols, batch: int, channels: int, window: Window2d):
-    """Columns (C*kh*kw, OH*OW*N) -> input gradient (N, C, H, W): each column entry is
-    added to the input cell im2col copied it from; overlapping windows accumulate."""
-    (kh, kw), (oh, ow) = window.kernel, window.out_size
-    cols = cols.reshape(channels, kh, kw, oh, ow, batch)
-    padded = numpy.zeros((channels,) + window.padded_size + (batch,), dtype=cols.dtype)  # (C, Hp, Wp, N)
-    for i in range(kh):
-        for j in range(kw):
-            padded[:, window.element_rows(i), window.element_cols(j), :] += cols[:, i, j]
-    return numpy.ascontiguousarray(padded[:, window.real_rows, window.real_cols, :].transpose(3, 0, 1, 2))
+def im2col(windows, window: Window2d, block: _PositionBlock):
+    """Contiguous columns (C*kh*kw, positions*N) of the block, from
+    windows = sliding_window_view(padded, (kh, kw), axis=(1, 2)): (C, Hp-kh+1, Wp-kw+1, N, kh, kw)."""
+    rows, cols = _tap_slices(window, block)
+    view = windows[:, rows, cols].transpose(0, 4, 5, 1, 2, 3)  # (C, kh, kw, rows, cols, N)
+    return numpy.ascontiguousarray(view).reshape(windows.shape[0] * window.kernel[0] * window.kernel[1], -1)
+
+
+def _correlate(padded, window: Window2d, w_2d, out_kp, bias=None, relu=False):
+    """out_kp (K, OH*OW, N) = w_2d (K, C*kh*kw) @ columns of padded (C, Hp, Wp, N), one GEMM per
+    block of positions, each followed by the optional bias and ReLU while the block is in cache."""
+    windows = sliding_window_view(padded, window.kernel, axis=(1, 2))
+    kernels, out_w = w_2d.shape[0], window.out_size[1]
+    for block in _position_blocks(window, w_2d.shape[1] * padded.shape[3] * padded.itemsize):
+        out_block = out_kp[:, block.positions(out_w)].reshape(kernels, -1)  # (K, positions*N) view
+        numpy.matmul(w_2d, im2col(windows, window, block), out=out_block)
+        if bias is not None:
+            out_block += bias[:, None]
+        if relu:
+            relu_in_place(out_block)
+    return out_kp
+
+
+def _spread_axis(size: int, kernel: int, stride: int, pad_before: int, out_size: int) -> tuple[slice, slice]:
+    """Along one axis, (rows of the spread gradient, rows of dout) for `_spread_gradient`:
+    output o lands at kernel - 1 - pad_before + o * stride of size + kernel - 1 rows; outputs
+    whose windows hold only padding land outside and are dropped."""
+    first = kernel - 1 - pad_before
+    low = max(0, -(first // stride))  # first output at a row >= 0
+    high = min(out_size, (size + kernel - 2 - first) // stride + 1)  # outputs at rows < size + kernel - 1
+    return slice(first + low * stride, first + (high - 1) * stride + 1, stride), slice(low, high)
+
+
+def _spread_gradient(dout_kp, window: Window2d):
+    """dout (K, OH, OW, N) -> (K, H+kh-1, W+kw-1, N), zero but for dout spread `stride` apart
+    and shifted so that dx is its valid, stride-1 correlation with the flipped kernel."""
+    (h, w), (kh, kw) = window.in_size, window.kernel
+    rows, dout_rows = _spread_axis(h, kh, window.stride[0], window.pad_h[0], window.out_size[0])
+    cols, dout_cols = _spread_axis(w, kw, window.stride[1], window.pad_w[0], window.out_size[1])
+    spread = numpy.zeros((dout_kp.shape[0], h + kh - 1, w + kw - 1, dout_kp.shape[3]), dtype=dout_kp.dtype)
+    spread[:, rows, cols] = dout_kp[:, dout_rows, dout_cols]
+    return spread
+
+
+def _flipped_transposed(w):
+    """w (K, C, kh, kw) -> (C, K*kh*kw) holding w[k, c, kh-1-i, kw-1-j] at [c, (k, i, j)]."""
+    return numpy.ascontiguousarray(w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)).reshape(w.shape[1], -1)
 
 
 def _check_conv_args(op, x, w, b):
@@ -67,41 +163,253 @@ def _check_conv_args(op, x, w, b):
 
 
 def conv2d_forward_cpu(x, w, b, stride=1, padding=0, activation=None):
-    """NumPy reference of `conv2d_forward`."""
+    """NumPy reference of `conv2d_forward`; out is a view of batch-innermost memory."""
     op = "conv2d_forward"
     _check_conv_args(op, x, w, b)
     require_activation(op, activation)
-    kernels = w.shape[0]
     window = window_2d(op, x.shape[2:], w.shape[2:], stride, padding)
-    cols = im2col(x, window)  # (C*kh*kw, OH*OW*N)
-    out = w.reshape(kernels, -1) @ cols  # (K, OH*OW*N)
-    if b is not None:
-        out += b[:, None]
-    if activation == "relu":
-        numpy.maximum(out, 0, out=out)
-    out = numpy.ascontiguousarray(out.reshape((kernels,) + window.out_size + (x.shape[0],)).transpose(3, 0, 1, 2))
-    cache = (cols, w, b is not None, x.shape[:2], window, out if activation == "relu" else None)
-    return out, cache
+    batch, kernels, (out_h, out_w) = x.shape[0], w.shape[0], window.out_size
+    padded = _pad_batch_last(x, window)  # (C, Hp, Wp, N)
+    out_kp = numpy.empty((kernels, out_h * out_w, batch), dtype=x.dtype)  # (K, OH*OW, N)
+    _correlate(padded, window, w.reshape(kernels, -1), out_kp, b, activation == "relu")
+    out = out_kp.reshape(kernels, out_h, out_w, batch).transpose(3, 0, 1, 2)  # (N, K, OH, OW)
+    return out, (padded, w, b is not None, window, out_kp if activation == "relu" else None)
 
 
 def conv2d_backward_cpu(dout, cache, need_input_grad=True):
-    """NumPy reference of `conv2d_backward`."""
-    cols, w, has_bias, (batch, channels), window, relu_out = cache
-    kernels = w.shape[0]
-    require_shape("conv2d_backward", "dout", dout, (batch, kernels) + window.out_size, "the forward output")
+    """NumPy reference of `conv2d_backward`: dw block by block from rebuilt columns; dx as the
+    correlation of the spread dout with the flipped kernel (a GEMM instead of a fold)."""
+    padded, w, has_bias, window, relu_out = cache  # relu_out (K, OH*OW, N) or None
+    channels, batch, kernels = padded.shape[0], padded.shape[3], w.shape[0]
+    (height, width), (out_h, out_w) = window.in_size, window.out_size
+    require_shape("conv2d_backward", "dout", dout, (batch, kernels, out_h, out_w), "the forward output")
     require_same_dtype("conv2d_backward", "w", w, dout=dout)
+    dout_kp = dout.transpose(1, 2, 3, 0).reshape(kernels, -1, batch)  # (K, OH*OW, N); a view when batch-innermost
     if relu_out is not None:
-        dout = dout * (relu_out > 0)
-    dout_kp = numpy.ascontiguousarray(dout.transpose(1, 2, 3, 0)).reshape(kernels, -1)  # (K, OH*OW*N)
-    dw = (dout_kp @ cols.T).reshape(w.shape)
-    db = dout_kp.sum(axis=1) if has_bias else None
-    dx = col2im(w.reshape(kernels, -1).T @ dout_kp, batch, channels, window) if need_input_grad else None
+        dout_kp = numpy.multiply(dout_kp, relu_out > 0, out=numpy.empty_like(relu_out))
+    dout_kp = numpy.ascontiguousarray(dout_kp)
+    dw = numpy.zeros((kernels, w[0].size), dtype=w.dtype)  # (K, C*kh*kw)
+    windows = sliding_window_view(padded, window.kernel, axis=(1, 2))
+    for block in _position_blocks(window, dw.shape[1] * batch * padded.itemsize):
+        dout_block = dout_kp[:, block.positions(out_w)].reshape(kernels, -1)  # (K, positions*N) view
+        dw += dout_block @ im2col(windows, window, block).T
+    db = dout_kp.sum(axis=(1, 2)) if has_bias else None
+    if not need_input_grad:
+        return None, dw.reshape(w.shape), db
+    spread = _spread_gradient(dout_kp.reshape(kernels, out_h, out_w, batch), window)  # (K, H+kh-1, W+kw-1, N)
+    data_window = window_2d("conv2d_backward", spread.shape[1:3], window.kernel, 1, 0)  # output (H, W)
+    dx_kp = numpy.empty((channels, height * width, batch), dtype=dout.dtype)  # (C, H*W, N)
+    _correlate(spread, data_window, _flipped_transposed(w), dx_kp)
+    dx = numpy.ascontiguousarray(dx_kp.reshape(channels, height, width, batch).transpose(3, 0, 1, 2))
+    return dx, dw.reshape(w.shape), db
+
+
+# ---------------------------------------------------------------- CUDA launchers
+
+CONV_KERNEL_VERSIONS = ("direct", "implicit_gemm")
+DEFAULT_CONV_KERNEL_VERSION = "implicit_gemm"
+_kernel_version: str | None = None  # None until first use: then DLCORE_CONV_KERNEL or the default
+
+
+def _checked_version(name, source: str) -> str:
+    if name not in CONV_KERNEL_VERSIONS:
+        raise ValueError(f"{source} must be one of {', '.join(CONV_KERNEL_VERSIONS)}, got {name!r}")
+    return name
+
+
+def conv_kernel_version() -> str:
+    """The kernel version the GPU path launches: the last set_conv_kernel_version(), else the
+    DLCORE_CONV_KERNEL environment variable, else "implicit_gemm"."""
+    global _kernel_version
+    if _kernel_version is None:
+        requested = os.environ.get("DLCORE_CONV_KERNEL") or DEFAULT_CONV_KERNEL_VERSION
+        _kernel_version = _checked_version(requested, "DLCORE_CONV_KERNEL")
+    return _kernel_version
+
+
+def set_conv_kernel_version(name: str) -> str:
+    """Launch kernel version `name` (one of CONV_KERNEL_VERSIONS) from now on; returns the
+    previous version."""
+    global _kernel_version
+    previous = conv_kernel_version()
+    _kernel_version = _checked_version(name, "the conv kernel version")
+    return previous
+
+
+@contextlib.contextmanager
+def use_conv_kernel_version(name: str):
+    """`with use_conv_kernel_version("direct"): ...` launches that version inside the block."""
+    previous = set_conv_kernel_version(name)
+    try:
+        yield name
+    finally:
+        set_conv_kernel_version(previous)
+
+
+_kernels = KernelFile(
+    "conv.cu",
+    (
+        "conv2d_forward_direct",
+        "conv2d_backward_data_direct",
+        "conv2d_backward_weight_direct",
+        "conv2d_backward_bias_direct",
+        "conv2d_forward_igemm",
+        "conv2d_backward_data_igemm",
+        "conv2d_backward_weight_igemm",
+        "conv2d_transpose_weights",
+        "sum_splits",
+        "sum_splits_bias_relu",
+    ),
+)
+_BLOCK = 256  # threads per block of the one-thread-per-element kernels
+
+
+class _GpuCache(NamedTuple):
+    """What conv2d_backward_gpu needs from the forward pass."""
+
+    x: object  # (N, C, H, W), C-contiguous
+    w: object  # (K, C, kh, kw), C-contiguous
+    has_bias: bool
+    window: Window2d
+    relu_out: object  # (N, K, OH, OW) forward output after a fused ReLU, else None
+
+
+def _geometry(x_shape, w_shape, window: Window2d) -> tuple[numpy.int32, ...]:
+    """The kernels' CONV_GEOMETRY_PARAMS: N, C, H, W, K, kh, kw, sh, sw, pad_top, pad_left, OH, OW."""
+    first_pads = (window.pad_h[0], window.pad_w[0])
+    values = (*x_shape, w_shape[0], *window.kernel, *window.stride, *first_pads, *window.out_size)
+    return tuple(launch.i32(value) for value in values)
+
+
+def conv2d_forward_gpu(x, w, b, stride=1, padding=0, activation=None):
+    """CUDA launcher of `conv2d_forward`; the cache keeps x and w instead of the column matrix."""
+    op = "conv2d_forward"
+    _check_conv_args(op, x, w, b)
+    require_activation(op, activation)
+    window = window_2d(op, x.shape[2:], w.shape[2:], stride, padding)
+    x, w = launch.contiguous(x), launch.contiguous(w)
+    kernels = w.shape[0]
+    out_shape = (x.shape[0], kernels) + window.out_size  # (N, K, OH, OW)
+    tiled_gemm.require_int32_sizes(op, x=x.size, w=w.size, out=int(numpy.prod(out_shape)))
+    bias = get_backend().xp.zeros(kernels, x.dtype) if b is None else launch.contiguous(b)  # (K,)
+    out = launch.empty(out_shape, x.dtype)
+    geometry, relu = _geometry(x.shape, w.shape, window), activation == "relu"
+    if conv_kernel_version() == "direct":
+        kernel = _kernels.get("conv2d_forward_direct", x.dtype)
+        kernel((ceil_div(out.size, _BLOCK),), (_BLOCK,), (x, w, bias, out, *geometry, launch.i32(relu)))
+    else:
+        # out (K, N*P) = w (K, C*kh*kw) @ cols (C*kh*kw, N*P), P = OH*OW
+        plan = tiled_gemm.plan_tiles(kernels, out.size // kernels, w.size // kernels)
+        target = tiled_gemm.partial_buffer(plan, out)
+        kernel = _kernels.get("conv2d_forward_igemm", x.dtype)
+        kernel(plan.grid, plan.block, (x, w, bias, target, *geometry, launch.i32(plan.k_chunk), launch.i32(relu)))
+        if plan.splits > 1:
+            pixels = window.out_size[0] * window.out_size[1]
+            tiled_gemm.sum_splits_bias_relu(_kernels, target, bias, out, plan.splits, pixels, relu)
+    return out, _GpuCache(x, w, b is not None, window, out if relu else None)
+
+
+def conv2d_backward_gpu(dout, cache, need_input_grad=True):
+    """CUDA launcher of `conv2d_backward`."""
+    dw, db = conv2d_backward_weight_gpu(dout, cache)
+    dx = conv2d_backward_data_gpu(dout, cache) if need_input_grad else None
     return dx, dw, db
+
+
+def _backward_operands(dout, cache):
+    """The checked, contiguous dout, the array the kernels mask it with (the ReLU output;
+    dout itself, unread, without a fused ReLU), whether to mask, and the geometry."""
+    x, w, _, window, relu_out = cache
+    require_shape("conv2d_backward", "dout", dout, (x.shape[0], w.shape[0]) + window.out_size, "the forward output")
+    require_same_dtype("conv2d_backward", "w", w, dout=dout)
+    dout = launch.contiguous(dout)
+    mask_relu = relu_out is not None
+    return dout, relu_out if mask_relu else dout, mask_relu, _geometry(x.shape, w.shape, window)
+
+
+def conv2d_backward_weight_gpu(dout, cache):
+    """The weight pass of `conv2d_backward_gpu`: (dw (K, C, kh, kw), db (K,) or None)."""
+    x, w, has_bias, _, _ = cache
+    dout, gate, mask_relu, geometry = _backward_operands(dout, cache)
+    if conv_kernel_version() == "direct":
+        return _backward_weight_direct(dout, gate, mask_relu, x, w.shape, geometry, has_bias)
+    dw, db = _backward_weight_igemm(dout, gate, mask_relu, x, w.shape, geometry)
+    return dw, db if has_bias else None
+
+
+def conv2d_backward_data_gpu(dout, cache):
+    """The input pass of `conv2d_backward_gpu`: dx (N, C, H, W)."""
+    x, w, _, _, _ = cache
+    dout, gate, mask_relu, geometry = _backward_operands(dout, cache)
+    if conv_kernel_version() == "direct":
+        return _backward_data_direct(dout, gate, mask_relu, w, x.shape, geometry)
+    return _backward_data_igemm(dout, gate, mask_relu, w, x.shape, geometry)
+
+
+def _backward_weight_direct(dout, gate, mask_relu, x, w_shape, geometry, has_bias):
+    """(dw (K, C, kh, kw), db (K,) or None) by the direct kernels."""
+    batch, kernels = dout.shape[:2]
+    dw = launch.empty(w_shape, dout.dtype)
+    kernel = _kernels.get("conv2d_backward_weight_direct", dout.dtype)
+    kernel((ceil_div(dw.size, _BLOCK),), (_BLOCK,), (dout, gate, x, dw, *geometry, launch.i32(mask_relu)))
+    if not has_bias:
+        return dw, None
+    db = launch.empty((kernels,), dout.dtype)
+    pixels = dout.size // (batch * kernels)
+    kernel = _kernels.get("conv2d_backward_bias_direct", dout.dtype)
+    kernel((kernels,), (_BLOCK,), (dout, gate, db, *(launch.i32(v) for v in (batch, kernels, pixels, mask_relu))))
+    return dw, db
+
+
+def _backward_data_direct(dout, gate, mask_relu, w, x_shape, geometry):
+    """dx (N, C, H, W) by the direct kernel."""
+    dx = launch.empty(x_shape, dout.dtype)
+    kernel = _kernels.get("conv2d_backward_data_direct", dout.dtype)
+    kernel((ceil_div(dx.size, _BLOCK),), (_BLOCK,), (dout, gate, w, dx, *geometry, launch.i32(mask_relu)))
+    return dx
+
+
+def _backward_weight_igemm(dout, gate, mask_relu, x, w_shape, geometry):
+    """(dw (K, C, kh, kw), db (K,)) as views of one [dw | db] buffer, by the implicit GEMM
+    dw (K, C*kh*kw) = dout (K, N*P) @ cols (N*P, C*kh*kw) split over N*P."""
+    kernels = w_shape[0]
+    taps = int(numpy.prod(w_shape[1:]))
+    grads = launch.empty((kernels * taps + kernels,), dout.dtype)  # [dw | db]
+    plan = tiled_gemm.plan_tiles(kernels, taps, dout.size // kernels)
+    partial = tiled_gemm.partial_buffer(plan, grads)
+    kernel = _kernels.get("conv2d_backward_weight_igemm", dout.dtype)
+    kernel(plan.grid, plan.block, (dout, gate, x, partial, *geometry, launch.i32(plan.k_chunk), launch.i32(mask_relu)))
+    if plan.splits > 1:
+        tiled_gemm.sum_splits(_kernels, partial, grads, plan.splits)
+    return grads[: kernels * taps].reshape(w_shape), grads[kernels * taps :]
+
+
+def _backward_data_igemm(dout, gate, mask_relu, w, x_shape, geometry):
+    """dx (N, C, H, W) by the implicit GEMM dx (C, N*H*W) = wt (C, K*kh*kw) @ gathered dout."""
+    kernels, channels = w.shape[:2]
+    kernel_size = w.shape[2] * w.shape[3]
+    wt = launch.empty((channels, kernels) + tuple(w.shape[2:]), w.dtype)  # (C, K, kh, kw)
+    transpose = _kernels.get("conv2d_transpose_weights", w.dtype)
+    sizes = (launch.i32(v) for v in (kernels, channels, kernel_size))
+    transpose((ceil_div(w.size, _BLOCK),), (_BLOCK,), (w, wt, *sizes))
+    dx = launch.empty(x_shape, dout.dtype)
+    plan = tiled_gemm.plan_tiles(channels, dx.size // channels, kernels * kernel_size)
+    target = tiled_gemm.partial_buffer(plan, dx)
+    kernel = _kernels.get("conv2d_backward_data_igemm", dout.dtype)
+    kernel(plan.grid, plan.block, (wt, dout, gate, target, *geometry, launch.i32(plan.k_chunk), launch.i32(mask_relu)))
+    if plan.splits > 1:
+        tiled_gemm.sum_splits(_kernels, target, dx, plan.splits)
+    return dx
+
+
+# ---------------------------------------------------------------- dispatchers
 
 
 def conv2d_forward(x, w, b, stride=1, padding=0, activation=None):
     """x (N, C, H, W), w (K, C, kh, kw), b (K,) or None; stride int or pair; padding int,
     pair, "same" or "valid"; activation None or "relu" (fused) -> (out (N, K, OH, OW), cache)."""
+    if get_backend().runs_kernels:
+        return conv2d_forward_gpu(x, w, b, stride, padding, activation)
     return conv2d_forward_cpu(x, w, b, stride, padding, activation)
 
 
@@ -109,4 +417,6 @@ def conv2d_backward(dout, cache, need_input_grad=True):
     """dout (N, K, OH, OW) -> (dx (N, C, H, W) or None, dw (K, C, kh, kw), db (K,) or None).
 
     need_input_grad=False skips dx (the first layer of a network needs none)."""
+    if get_backend().runs_kernels:
+        return conv2d_backward_gpu(dout, cache, need_input_grad)
     return conv2d_backward_cpu(dout, cache, need_input_grad)

@@ -41,6 +41,22 @@ def test_gradients(backend, rng, x_shape, w_shape, stride, padding):
     check_op_gradients(conv2d_forward, conv2d_backward, [x, w, b], params, backend=backend)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_fused_relu(backend, rng, dtype):
+    """out = max(conv, 0); backward sends dout * (out > 0) through the convolution."""
+    x, w, b = (random_array(rng, shape, dtype) for shape in ((2, 3, 7, 9), (4, 3, 3, 3), (4,)))
+    dout = random_array(rng, (2, 4, 4, 5), dtype)
+    params = {"stride": 2, "padding": "same"}
+    out, grads = run_op(backend, conv2d_forward, [x, w, b], {**params, "activation": "relu"}, conv2d_backward, dout)
+    pre = conv2d_reference(x, w, b, 2, "same")
+    assert_close(out, np.maximum(pre, 0), dtype)
+    as64 = [a.astype(np.float64) for a in (x, w, b)]
+    _, expected = run_op("numpy", conv2d_forward, as64, params, conv2d_backward, dout.astype(np.float64) * (pre > 0))
+    for grad, reference in zip(grads, expected):
+        assert grad.dtype == dtype
+        assert_close(grad, reference, dtype)
+
+
 def test_gradients_without_bias(backend, rng):
     x, w = random_array(rng, (2, 3, 6, 5)), random_array(rng, (2, 3, 3, 3))
     check_op_gradients(

@@ -3,9 +3,11 @@
 import numpy as np
 import pytest
 
-from dlcore.ops import dense_backward, dense_forward
+from dlcore import emu
+from dlcore.ops import dense_backward, dense_forward, linear
+from dlcore.ops.linear import use_dense_matmul
 
-from .op_check import assert_close, check_op_gradients, random_array, run_op
+from .op_check import THREAD_ORDERS, TOLERANCES, assert_close, check_op_gradients, random_array, run_op
 
 SHAPES = [(1, 3, 5), (4, 7, 3), (5, 1, 1), (9, 13, 11)]  # (N, in, out)
 
@@ -75,3 +77,97 @@ def test_bad_arguments(x, w, b, message):
         dense_forward(x, w, b)
     assert str(info.value).startswith("dense_forward: ")
     assert message in str(info.value)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("use_bias", [True, False])
+def test_fused_relu(backend, rng, dtype, use_bias):
+    x, w = random_array(rng, (6, 9), dtype), random_array(rng, (9, 5), dtype)
+    b = random_array(rng, (5,), dtype) if use_bias else None
+    dout = random_array(rng, (6, 5), dtype)
+    out, (dx, dw, db) = run_op(backend, dense_forward, [x, w, b], {"activation": "relu"}, dense_backward, dout)
+    x64, w64, dout64 = (a.astype(np.float64) for a in (x, w, dout))
+    pre = x64 @ w64 + (0 if b is None else b)
+    masked = dout64 * (pre > 0)
+    assert_close(out, np.maximum(pre, 0), dtype)
+    assert_close(dx, masked @ w64.T, dtype)
+    assert_close(dw, x64.T @ masked, dtype)
+    if use_bias:
+        assert_close(db, masked.sum(axis=0), dtype)
+    else:
+        assert db is None
+
+
+# (N, in, out) of reductions long enough to be split over blockIdx.z (a 1000-long reduction
+# in 7 slices), and of several 64 x 128 output tiles in each direction
+SPLIT_SHAPES = [(3, 1000, 7), (130, 20, 260), (70, 300, 129)]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("batch, features_in, features_out", SPLIT_SHAPES)
+def test_split_reductions_and_many_tiles(backend, rng, batch, features_in, features_out, dtype):
+    x, w = random_array(rng, (batch, features_in), dtype), random_array(rng, (features_in, features_out), dtype)
+    b, dout = random_array(rng, (features_out,), dtype), random_array(rng, (batch, features_out), dtype)
+    out, (dx, dw, db) = run_op(backend, dense_forward, [x, w, b], {"activation": "relu"}, dense_backward, dout)
+    x64, w64, dout64 = (a.astype(np.float64) for a in (x, w, dout))
+    pre = x64 @ w64 + b
+    masked = dout64 * (pre > 0)
+    atol = TOLERANCES[np.dtype(dtype)]["atol"]  # grown by sqrt(terms summed): rounding errors add up
+    assert_close(out, np.maximum(pre, 0), dtype, atol=atol * np.sqrt(features_in))
+    assert_close(dx, masked @ w64.T, dtype, atol=atol * np.sqrt(features_out))
+    assert_close(dw, x64.T @ masked, dtype, atol=atol * np.sqrt(batch))
+    assert_close(db, masked.sum(axis=0), dtype, atol=atol * np.sqrt(batch))
+
+
+@pytest.mark.parametrize("order", THREAD_ORDERS)
+def test_thread_orders(rng, order):
+    """A missing __syncthreads in the GEMM kernels shows up under reverse or shuffled order."""
+    x, w, b = random_array(rng, (70, 300)), random_array(rng, (300, 129)), random_array(rng, (129,))
+    dout = random_array(rng, (70, 129))
+    expected = run_op("numpy", dense_forward, [x, w, b], {"activation": "relu"}, dense_backward, dout)
+    out, grads = run_op(order, dense_forward, [x, w, b], {"activation": "relu"}, dense_backward, dout)
+    for actual, reference in zip((out, *grads), (expected[0], *expected[1])):
+        assert_close(actual, reference)
+
+
+def test_bit_identical_runs(rng):
+    """No atomics: the bits do not depend on the run, the workers or the thread order."""
+    x, w, b = (random_array(rng, shape, np.float32) for shape in ((9, 1000), (1000, 13), (13,)))
+    dout = random_array(rng, (9, 13), np.float32)
+    runs = []
+    for settings in ({"deterministic": True}, {"deterministic": True}, {"workers": 2, "order": "shuffled"}):
+        with emu.configured(**settings):
+            out, grads = run_op("emu", dense_forward, [x, w, b], {}, dense_backward, dout)
+        runs.append([a.tobytes() for a in (out, *grads)])
+    assert runs[0] == runs[1] == runs[2]
+
+
+def test_cupy_matmul_is_an_error_on_emu(rng):
+    x, w = random_array(rng, (2, 3)), random_array(rng, (3, 4))
+    with use_dense_matmul("cupy"), pytest.raises(RuntimeError, match="needs the cupy backend"):
+        run_op("emu", dense_forward, [x, w, None])
+
+
+@pytest.mark.gpu
+def test_cupy_matmul_matches_dlcore_kernels(rng):
+    x, w, b = random_array(rng, (33, 70)), random_array(rng, (70, 20)), random_array(rng, (20,))
+    dout = random_array(rng, (33, 20))
+    ours = run_op("cupy", dense_forward, [x, w, b], {"activation": "relu"}, dense_backward, dout)
+    with use_dense_matmul("cupy"):
+        theirs = run_op("cupy", dense_forward, [x, w, b], {"activation": "relu"}, dense_backward, dout)
+    for actual, reference in zip((theirs[0], *theirs[1]), (ours[0], *ours[1])):
+        assert_close(actual, reference)
+
+
+def test_dense_matmul_selection(monkeypatch):
+    with use_dense_matmul("cupy"):
+        assert linear.dense_matmul() == "cupy"
+        assert linear.set_dense_matmul("dlcore") == "cupy"
+    with pytest.raises(ValueError, match="dense matmul must be one of dlcore, cupy, got 'blas'"):
+        linear.set_dense_matmul("blas")
+    monkeypatch.setattr(linear, "_matmul", None)
+    monkeypatch.setenv("DLCORE_DENSE_MATMUL", "cupy")
+    assert linear.dense_matmul() == "cupy"
+    monkeypatch.setattr(linear, "_matmul", None)
+    monkeypatch.delenv("DLCORE_DENSE_MATMUL")
+    assert linear.dense_matmul() == "dlcore"
