@@ -1,4 +1,13 @@
-"""Data loading: IDX files, MNIST / Fashion-MNIST, validation split and mini-batching."""
+"""Data loading: IDX files, MNIST / Fashion-MNIST, validation split, mini-batching, augmentation."""
+from dlcore.data.augment import (
+    Compose,
+    GaussianNoise,
+    RandomFlip,
+    RandomRotation,
+    RandomScale,
+    RandomTranslation,
+    SaltPepperNoise,
+)
 from dlcore.data.batching import BatchSampler, iterate_minibatches
 from dlcore.data.errors import DataFileError, DatasetNotFoundError
 from dlcore.data.idx import read_idx
@@ -7,8 +16,15 @@ from dlcore.data.splits import train_validation_split
 
 __all__ = [
     "BatchSampler",
+    "Compose",
     "DataFileError",
     "DatasetNotFoundError",
+    "GaussianNoise",
+    "RandomFlip",
+    "RandomRotation",
+    "RandomScale",
+    "RandomTranslation",
+    "SaltPepperNoise",
     "iterate_minibatches",
     "load_mnist",
     "read_idx",
