@@ -3,11 +3,15 @@
 Used as in PyTorch:
     opt = Adam(model.parameters(), lr=1e-4)
     ... model.backward(dlogits); opt.step()
+or with parameter groups, dicts that override some hyperparameters for their parameters
+(per-branch regularization):
+    opt = Adam([{"params": model.branches[0].parameters(), "weight_decay": 1e-3},
+                {"params": model.head.parameters()}], lr=1e-3)
+A group trains with its own values, else the optimizer's: setting `opt.lr` changes every
+group that sets no lr of its own. Each step updates a group with one update call.
 Frozen parameters (trainable=False) and parameters without a gradient are skipped.
 """
 from __future__ import annotations
-
-from collections.abc import Iterable
 
 from dlcore.backend import xp
 from dlcore.ops import optim_update
@@ -18,12 +22,34 @@ def _check_parameters(params) -> list[Parameter]:
     if isinstance(params, dict):
         params = params.values()
     params = list(params)
-    if not params:
-        raise ValueError("optimizer got an empty parameter list")
     for p in params:
         if not isinstance(p, Parameter):
             raise TypeError(f"optimizer expects dlcore Parameters, got {type(p).__name__}")
     return params
+
+
+def _parameter_groups(params, hyperparameters: tuple[str, ...], owner: str) -> list[dict]:
+    """[{"params": [Parameter, ...], hyperparameter: value, ...}, ...] from Parameters (one
+    group), a {name: Parameter} dict (one group) or a list of PyTorch-style group dicts."""
+    items = list(params.values() if isinstance(params, dict) else params)
+    if not any(isinstance(item, dict) for item in items):
+        items = [{"params": items}]
+    groups = []
+    for k, group in enumerate(items):
+        if not isinstance(group, dict) or "params" not in group:
+            raise TypeError(f"{owner}: parameter group {k} must be a dict with a 'params' entry, "
+                            f"got {type(group).__name__}")
+        unknown = sorted(set(group) - {"params", *hyperparameters})
+        if unknown:
+            raise ValueError(f"{owner}: parameter group {k} sets unknown hyperparameters {unknown}; "
+                             f"valid: {', '.join(hyperparameters)}")
+        groups.append({**group, "params": _check_parameters(group["params"])})
+    everything = [p for group in groups for p in group["params"]]
+    if not everything:
+        raise ValueError("optimizer got an empty parameter list")
+    if len({id(p) for p in everything}) != len(everything):
+        raise ValueError(f"{owner}: a parameter is listed twice")
+    return groups
 
 
 def _check_nonnegative(owner: str, **values):
@@ -33,71 +59,110 @@ def _check_nonnegative(owner: str, **values):
 
 
 class Optimizer:
-    def __init__(self, params: Iterable[Parameter], lr: float, weight_decay: float, l1: float):
-        self.params = _check_parameters(params)
-        _check_nonnegative(type(self).__name__, weight_decay=weight_decay, l1=l1)
-        if not lr > 0:
-            raise ValueError(f"{type(self).__name__}: lr must be > 0, got {lr}")
-        self.lr = lr
-        self.weight_decay = weight_decay
-        self.l1 = l1
-        self.steps = 0
+    """Holds `params` (all of them, in group order) and `param_groups`; a subclass names its
+    hyperparameters, checks them and defines step()."""
 
-    def _active(self) -> list[int]:
-        """Indices of the parameters this step updates."""
-        return [i for i, p in enumerate(self.params) if p.trainable and p.grad is not None]
+    hyperparameters: tuple[str, ...] = ("lr", "weight_decay", "l1")
+
+    def __init__(self, params, **defaults):
+        owner = type(self).__name__
+        for key, value in defaults.items():
+            setattr(self, key, value)
+        self.param_groups = _parameter_groups(params, self.hyperparameters, owner)
+        self.params = [p for group in self.param_groups for p in group["params"]]
+        self.check_hyperparameters(self.group_hyperparameters({}), owner)
+        for k, group in enumerate(self.param_groups):
+            self.check_hyperparameters(self.group_hyperparameters(group), f"{owner}: parameter group {k}")
+        self.steps = 0
+        self.initial_lr = self.lr  # what learning-rate schedules scale; saved in checkpoints
+
+    def group_hyperparameters(self, group: dict) -> dict:
+        """The values a group trains with: its own, else the optimizer's."""
+        return {key: group.get(key, getattr(self, key)) for key in self.hyperparameters}
+
+    def check_hyperparameters(self, values: dict, owner: str):
+        _check_nonnegative(owner, weight_decay=values["weight_decay"], l1=values["l1"])
+        if not values["lr"] > 0:
+            raise ValueError(f"{owner}: lr must be > 0, got {values['lr']}")
+
+    def _active_groups(self):
+        """(hyperparameters, indices into `params` of the parameters this step updates) for
+        each group with any."""
+        start = 0
+        for group in self.param_groups:
+            end = start + len(group["params"])
+            active = [i for i in range(start, end) if self.params[i].trainable and self.params[i].grad is not None]
+            if active:
+                yield self.group_hyperparameters(group), active
+            start = end
 
     def zero_grad(self):
         for p in self.params:
             p.grad = None
 
+    def state_slots(self) -> dict[str, list]:
+        """Per-parameter state by slot name, each a list aligned with `params` (None where a
+        parameter has none); the live arrays, which a checkpoint saves and restores in place."""
+        return {}
+
 
 class SGD(Optimizer):
+    hyperparameters = ("lr", "momentum", "nesterov", "weight_decay", "l1")
+
     def __init__(self, params, lr: float = 0.01, momentum: float = 0.0, nesterov: bool = False,
                  weight_decay: float = 0.0, l1: float = 0.0):
-        super().__init__(params, lr, weight_decay, l1)
-        if not 0 <= momentum < 1:
-            raise ValueError(f"SGD: momentum must be in [0, 1), got {momentum}")
-        if nesterov and momentum == 0:
-            raise ValueError("SGD: nesterov=True needs momentum > 0")
-        self.momentum = momentum
-        self.nesterov = nesterov
-        self.momentum_buffers = [xp().zeros_like(p.data) if momentum else None for p in self.params]
+        super().__init__(params, lr=lr, momentum=momentum, nesterov=nesterov, weight_decay=weight_decay, l1=l1)
+        self.momentum_buffers = [xp().zeros_like(p.data) if self.group_hyperparameters(group)["momentum"] else None
+                                 for group in self.param_groups for p in group["params"]]
+
+    def state_slots(self) -> dict[str, list]:
+        return {"momentum_buffer": self.momentum_buffers}
+
+    def check_hyperparameters(self, values: dict, owner: str):
+        super().check_hyperparameters(values, owner)
+        if not 0 <= values["momentum"] < 1:
+            raise ValueError(f"{owner}: momentum must be in [0, 1), got {values['momentum']}")
+        if values["nesterov"] and values["momentum"] == 0:
+            raise ValueError(f"{owner}: nesterov=True needs momentum > 0")
 
     def step(self):
-        active = self._active()
         self.steps += 1
-        optim_update.sgd_update(
-            [self.params[i].data for i in active],
-            [self.params[i].grad for i in active],
-            [self.momentum_buffers[i] for i in active],
-            lr=self.lr, momentum=self.momentum, nesterov=self.nesterov,
-            weight_decay=self.weight_decay, l1=self.l1,
-        )
+        for hyper, active in self._active_groups():
+            optim_update.sgd_update(
+                [self.params[i].data for i in active],
+                [self.params[i].grad for i in active],
+                [self.momentum_buffers[i] for i in active],
+                **hyper,
+            )
 
 
 class Adam(Optimizer):
+    hyperparameters = ("lr", "betas", "eps", "weight_decay", "l1")
+
     def __init__(self, params, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
                  eps: float = 1e-8, weight_decay: float = 0.0, l1: float = 0.0):
-        super().__init__(params, lr, weight_decay, l1)
-        for beta in betas:
-            if not 0 <= beta < 1:
-                raise ValueError(f"Adam: betas must be in [0, 1), got {betas}")
-        if not eps > 0:
-            raise ValueError(f"Adam: eps must be > 0, got {eps}")
-        self.betas = betas
-        self.eps = eps
+        super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, l1=l1)
         self.exp_avgs = [xp().zeros_like(p.data) for p in self.params]  # m, first moment
         self.exp_avg_sqs = [xp().zeros_like(p.data) for p in self.params]  # v, second moment
 
+    def state_slots(self) -> dict[str, list]:
+        return {"exp_avg": self.exp_avgs, "exp_avg_sq": self.exp_avg_sqs}
+
+    def check_hyperparameters(self, values: dict, owner: str):
+        super().check_hyperparameters(values, owner)
+        if not all(0 <= beta < 1 for beta in values["betas"]):
+            raise ValueError(f"{owner}: betas must be in [0, 1), got {values['betas']}")
+        if not values["eps"] > 0:
+            raise ValueError(f"{owner}: eps must be > 0, got {values['eps']}")
+
     def step(self):
-        active = self._active()
         self.steps += 1
-        optim_update.adam_update(
-            [self.params[i].data for i in active],
-            [self.params[i].grad for i in active],
-            [self.exp_avgs[i] for i in active],
-            [self.exp_avg_sqs[i] for i in active],
-            step=self.steps, lr=self.lr, beta1=self.betas[0], beta2=self.betas[1],
-            eps=self.eps, weight_decay=self.weight_decay, l1=self.l1,
-        )
+        for hyper, active in self._active_groups():
+            optim_update.adam_update(
+                [self.params[i].data for i in active],
+                [self.params[i].grad for i in active],
+                [self.exp_avgs[i] for i in active],
+                [self.exp_avg_sqs[i] for i in active],
+                step=self.steps, lr=hyper["lr"], beta1=hyper["betas"][0], beta2=hyper["betas"][1],
+                eps=hyper["eps"], weight_decay=hyper["weight_decay"], l1=hyper["l1"],
+            )

@@ -8,32 +8,17 @@ from __future__ import annotations
 
 import math
 import sys
-import time
 
 import numpy as np
+from tqdm.auto import tqdm
 
 from dlcore.backend import to_backend, to_numpy
+from dlcore.callbacks import CallbackList, ProgressBar
 from dlcore.data.batching import BatchSampler
+from dlcore.history import History
 from dlcore.losses import SoftmaxCrossEntropy
 from dlcore.seeding import as_generator
-
-
-class History:
-    """What fit recorded: `history.history` maps a metric name to one value per evaluation."""
-
-    def __init__(self):
-        self.history: dict[str, list] = {}
-
-    def record(self, **values):
-        for key, value in values.items():
-            self.history.setdefault(key, []).append(value)
-
-    def __getitem__(self, key):
-        return self.history[key]
-
-    def __repr__(self):
-        last = {k: v[-1] for k, v in self.history.items() if v}
-        return f"History({last})"
+from dlcore.training_run import TrainingRun
 
 
 def _as_inputs(x) -> tuple:
@@ -52,6 +37,14 @@ def _check_lengths(inputs, y=None):
 
 def _batch(inputs, index):
     return tuple(to_backend(a[index]) for a in inputs)
+
+
+def _training_batch(inputs, index, augment):
+    """The inputs at `index`, the first one passed through `augment` (on NumPy) when given."""
+    arrays = [a[index] for a in inputs]
+    if augment is not None:
+        arrays[0] = augment(arrays[0])
+    return tuple(to_backend(a) for a in arrays)
 
 
 def predict(model, x, batch_size: int = 1000):
@@ -91,7 +84,7 @@ def evaluate(model, x, y, batch_size: int = 1000, loss=None) -> dict[str, float]
 def fit(model, x, y, *, optimizer, loss=None, batch_size: int = 32, epochs: int | None = None,
         iterations: int | None = None, validation_data=None, eval_every: int | None = None,
         eval_samples: int | None = None, rng=None, progress: bool | None = None,
-        verbose: bool = True) -> History:
+        verbose: bool = True, augment=None, callbacks=(), resume_from=None) -> History:
     """Train `model` on (x, y) and return the History.
 
     Give exactly one of `epochs` and `iterations`. `eval_every` defaults to one epoch.
@@ -99,7 +92,14 @@ def fit(model, x, y, *, optimizer, loss=None, batch_size: int = 32, epochs: int 
     with `eval_samples` (the notes use 2,048), in eval mode on random subsets of that many
     training and validation samples; without it, the running accuracy of the training
     batches (as Keras reports it) and the whole validation set. `progress` shows a tqdm bar (default: when stderr is a terminal);
-    `verbose` prints one line per evaluation.
+    `verbose` prints one line per evaluation. `augment` (e.g. a dlcore.data.augment.Compose)
+    maps the first input of every training batch, a NumPy array (B, ...), to an augmented
+    array of the same shape; evaluation data is never augmented.
+    `callbacks` (dlcore.callbacks) are called around every iteration and evaluation and may
+    stop training. `resume_from` is a checkpoint that ModelCheckpoint wrote during a fit
+    with the same data and arguments: the model, optimizer, sampler, generator and history
+    are restored and training continues after its iteration, exactly as the uninterrupted
+    run would have on the NumPy backend; the History returned holds the whole run.
     """
     inputs = _as_inputs(x)
     n = _check_lengths(inputs, y)
@@ -107,6 +107,8 @@ def fit(model, x, y, *, optimizer, loss=None, batch_size: int = 32, epochs: int 
         raise ValueError("fit: give exactly one of epochs and iterations")
     if batch_size < 1:
         raise ValueError(f"fit: batch_size must be >= 1, got {batch_size}")
+    if augment is not None and not callable(augment):
+        raise TypeError(f"fit: augment must be callable (batch -> batch), got {type(augment).__name__}")
     steps_per_epoch = math.ceil(n / batch_size)
     total = iterations if iterations is not None else epochs * steps_per_epoch
     if total < 1:
@@ -115,19 +117,22 @@ def fit(model, x, y, *, optimizer, loss=None, batch_size: int = 32, epochs: int 
     rng = as_generator(rng)
     loss_fn = loss or SoftmaxCrossEntropy()
     y = np.asarray(y)
-    sampler = BatchSampler(n, batch_size, rng)
-    history = History()
+    run = TrainingRun(model, optimizer, BatchSampler(n, batch_size, rng), rng, History(), total, augment)
+    if resume_from is not None:
+        run.resume(resume_from)
+    callbacks = list(callbacks)
     show = sys.stderr.isatty() if progress is None else progress
-
-    from tqdm.auto import tqdm
-
-    bar = tqdm(total=total, disable=not show, unit="it", dynamic_ncols=True)
+    if show and not any(isinstance(c, ProgressBar) for c in callbacks):
+        callbacks.insert(0, ProgressBar())
+    hooks = CallbackList(callbacks, run)
     model.train()
-    window_loss, window_correct, window_steps, window_start = 0.0, 0, 0, time.perf_counter()
     try:
-        for iteration in range(1, total + 1):
-            index = sampler.next_indices()
-            logits = model(*_batch(inputs, index))
+        hooks.on_train_begin()
+        while run.iteration < total and not run.stop_training:
+            iteration = run.iteration + 1
+            hooks.on_iteration_begin(iteration)
+            index = run.sampler.next_indices()
+            logits = model(*_training_batch(inputs, index, augment))
             labels = y[index]
             value = float(loss_fn(logits, to_backend(labels)))
             if not math.isfinite(value):
@@ -136,19 +141,15 @@ def fit(model, x, y, *, optimizer, loss=None, batch_size: int = 32, epochs: int 
                     "(lower the learning rate or check the data)")
             model.backward(loss_fn.backward())
             optimizer.step()
-            window_loss += value
-            window_steps += 1
+            run.iteration = iteration
+            correct = 0
             if eval_samples is None:
-                window_correct += int((to_numpy(logits).argmax(axis=1) == _class_labels(labels)).sum())
-            bar.update(1)
-            if iteration % 20 == 0 or iteration == total:
-                elapsed = time.perf_counter() - window_start
-                bar.set_postfix(loss=f"{window_loss / window_steps:.4f}",
-                                img_s=f"{window_steps * batch_size / max(elapsed, 1e-9):.0f}")
+                correct = int((to_numpy(logits).argmax(axis=1) == _class_labels(labels)).sum())
+            run.add_to_window(value, correct)
             if iteration % eval_every == 0 or iteration == total:
-                record = {"iteration": iteration, "loss": window_loss / window_steps}
+                record = {"iteration": iteration, "loss": run.window_loss / run.window_steps}
                 if eval_samples is None:
-                    record["accuracy"] = window_correct / (window_steps * batch_size)
+                    record["accuracy"] = run.window_correct / (run.window_steps * batch_size)
                 else:
                     subset = _subset(n, eval_samples, rng)
                     record["accuracy"] = evaluate(model, tuple(a[subset] for a in inputs), y[subset],
@@ -160,13 +161,15 @@ def fit(model, x, y, *, optimizer, loss=None, batch_size: int = 32, epochs: int 
                     scores = evaluate(model, tuple(a[vsubset] for a in vinputs), np.asarray(vy)[vsubset],
                                       loss=loss_fn)
                     record["val_loss"], record["val_accuracy"] = scores["loss"], scores["accuracy"]
-                history.record(**record)
+                run.history.record(**record)
+                run.reset_window()
                 if verbose:
-                    bar.write(_format_record(record, total))
-                window_loss, window_correct, window_steps, window_start = 0.0, 0, 0, time.perf_counter()
+                    tqdm.write(_format_record(record, total))
+                hooks.on_evaluation(iteration, record)
+            hooks.on_iteration_end(iteration, {"loss": value})
     finally:
-        bar.close()
-    return history
+        hooks.on_train_end()
+    return run.history
 
 
 def _class_labels(y: np.ndarray) -> np.ndarray:

@@ -45,6 +45,17 @@ class Layer(abc.ABC):
     def buffers(self) -> dict[str, object]:
         return dict(self._buffers)
 
+    extra_state_keys: tuple[str, ...] = ()  # int attributes that are state (Dropout: seed, calls)
+
+    def extra_state(self) -> dict[str, int]:
+        """Integer state besides parameters and buffers, saved in checkpoints."""
+        return {key: int(getattr(self, key)) for key in self.extra_state_keys}
+
+    def load_extra_state(self, state: dict[str, int]) -> None:
+        """Restore what extra_state() returned."""
+        for key in self.extra_state_keys:
+            setattr(self, key, int(state[key]))
+
     def freeze(self, frozen: bool = True):
         """Stop (or resume) training this layer's parameters."""
         for p in self._params.values():
@@ -64,6 +75,7 @@ class Layer(abc.ABC):
 
     # ---- computation
     def __call__(self, x):
+        self._cache = None  # free the previous call's cache before forward allocates a new one
         return self.forward(self.check_input(x))
 
     @abc.abstractmethod

@@ -16,6 +16,8 @@ class Dropout(Layer):
     the same on every backend, and `calls` is the whole state to checkpoint.
     """
 
+    extra_state_keys = ("seed", "calls")
+
     def __init__(self, rate: float = 0.5, seed: int | None = None, rng=None, name: str | None = None):
         super().__init__(name)
         if not 0 <= rate < 1:
