@@ -1,10 +1,10 @@
 """dlcore: a CNN framework with hand-written CUDA kernels, a NumPy fallback and a CUDA emulator."""
 from dlcore.backend import available_backends, get_backend, set_backend, use_backend
-from dlcore.models import Model, Sequential
+from dlcore.models import Model, MultiInput, Sequential
 from dlcore.seeding import manual_seed
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "Model", "Sequential", "available_backends", "get_backend", "manual_seed", "set_backend", "use_backend",
+    "Model", "MultiInput", "Sequential", "available_backends", "get_backend", "manual_seed", "set_backend", "use_backend",
 ]

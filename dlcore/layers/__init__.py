@@ -4,11 +4,12 @@ from dlcore.layers.base import Layer
 from dlcore.layers.conv import Conv2D
 from dlcore.layers.dense import Dense
 from dlcore.layers.dropout import Dropout
+from dlcore.layers.merge import Concatenate
 from dlcore.layers.norm import BatchNorm1D, BatchNorm2D
 from dlcore.layers.pool import AvgPool2D, MaxPool2D
 from dlcore.layers.reshape import Flatten
 
 __all__ = [
-    "AvgPool2D", "BatchNorm1D", "BatchNorm2D", "Conv2D", "Dense", "Dropout", "Flatten",
+    "AvgPool2D", "BatchNorm1D", "BatchNorm2D", "Concatenate", "Conv2D", "Dense", "Dropout", "Flatten",
     "Layer", "MaxPool2D", "ReLU", "Sigmoid", "Tanh",
 ]
