@@ -90,8 +90,9 @@ def build_library(source: Path, name_expressions: tuple[str, ...], sanitize: boo
     cxx = compiler()
     identity = _compiler_identity(cxx)
     code_flags = _SANITIZED if sanitize else _OPTIMIZED
-    preprocess = ["-E", "-std=c++20", *code_flags, "-DDLCORE_EMU=1", f"-I{source.parent}", "-x", "c++", str(source)]
-    result = _run([cxx, *preprocess])
+    # -fno-working-directory: with -g, g++ -E would put the current directory into the cache key
+    preprocess = ["-E", "-fno-working-directory", "-std=c++20", *code_flags, "-DDLCORE_EMU=1", f"-I{source.parent}"]
+    result = _run([cxx, *preprocess, "-x", "c++", str(source)])
     if result.returncode != 0:
         raise CompileError(f"{cxx} could not preprocess {source}:\n{result.stderr}")
     try:
