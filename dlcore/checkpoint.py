@@ -28,6 +28,7 @@ import numpy as np
 
 from dlcore.atomic_file import atomic_write
 from dlcore.backend import to_backend, to_numpy
+from dlcore.safe_npz import read_npz
 
 FORMAT_VERSION = 1
 _INT64 = np.iinfo(np.int64)
@@ -96,11 +97,7 @@ def read(path) -> Checkpoint:
     path = Path(path)
     with open(path, "rb") as file:
         try:
-            archive = np.load(file, allow_pickle=False)
-            if not isinstance(archive, np.lib.npyio.NpzFile):
-                raise ValueError("a single .npy array, not an .npz archive")
-            with archive:
-                arrays = {key: archive[key] for key in archive.files}
+            arrays = read_npz(file)
         except Exception as error:  # whatever a damaged file makes zipfile or numpy raise
             raise CheckpointError(f"{path}: not a readable .npz checkpoint ({error})") from error
     if "meta/format" not in arrays:
