@@ -26,6 +26,8 @@ except Exception:  # not installed, or installed without a loadable CUDA runtime
     cupy = None
 
 BACKENDS = ("numpy", "cupy", "emu")
+# What running out of memory raises on any backend (CuPy's error is no MemoryError).
+OUT_OF_MEMORY_ERRORS = (MemoryError,) + ((cupy.cuda.memory.OutOfMemoryError,) if cupy is not None else ())
 
 
 class BackendUnavailableError(RuntimeError):

@@ -208,7 +208,7 @@ class Sequential(Model):
             layer = self.layers[i]
             if hasattr(layer, "needs_input_grad"):  # set on every call: layers may be shared
                 layer.needs_input_grad = i > lowest or self.needs_input_grad
-            dout = layer.backward(dout)
+            dout = layer.run_backward(dout)
         return dout if self.needs_input_grad else None
 
     def _lowest_trainable(self) -> int:
@@ -295,4 +295,4 @@ class MultiInput(Model):
         dmerged = self.head.backward(dout)
         if dmerged is None:  # every branch is frozen
             return tuple(None for _ in self.branches)
-        return tuple(branch.backward(d) for branch, d in zip(self.branches, self.merge.backward(dmerged)))
+        return tuple(branch.backward(d) for branch, d in zip(self.branches, self.merge.run_backward(dmerged)))

@@ -12,13 +12,18 @@ import sys
 import numpy as np
 from tqdm.auto import tqdm
 
-from dlcore.backend import to_backend, to_numpy
+from dlcore.backend import OUT_OF_MEMORY_ERRORS, get_backend, to_backend, to_numpy
 from dlcore.callbacks import CallbackList, ProgressBar
 from dlcore.data.batching import BatchSampler
 from dlcore.history import History
 from dlcore.losses import SoftmaxCrossEntropy
 from dlcore.seeding import as_generator
 from dlcore.training_run import TrainingRun
+
+
+class TrainingOutOfMemoryError(MemoryError):
+    """A training step ran out of (device) memory; the message has the batch size and what
+    the allocator was asked for."""
 
 
 def _as_inputs(x) -> tuple:
@@ -132,15 +137,20 @@ def fit(model, x, y, *, optimizer, loss=None, batch_size: int = 32, epochs: int 
             iteration = run.iteration + 1
             hooks.on_iteration_begin(iteration)
             index = run.sampler.next_indices()
-            logits = model(*_training_batch(inputs, index, augment))
             labels = y[index]
-            value = float(loss_fn(logits, to_backend(labels)))
-            if not math.isfinite(value):
-                raise FloatingPointError(
-                    f"loss is {value} at iteration {iteration}: training diverged "
-                    "(lower the learning rate or check the data)")
-            model.backward(loss_fn.backward())
-            optimizer.step()
+            try:
+                logits = model(*_training_batch(inputs, index, augment))
+                value = float(loss_fn(logits, to_backend(labels)))
+                if not math.isfinite(value):
+                    raise FloatingPointError(
+                        f"loss is {value} at iteration {iteration}: training diverged "
+                        "(lower the learning rate or check the data)")
+                model.backward(loss_fn.backward())
+                optimizer.step()
+            except OUT_OF_MEMORY_ERRORS as error:
+                raise TrainingOutOfMemoryError(
+                    f"out of memory at iteration {iteration} with batch_size={batch_size} on the "
+                    f"{get_backend().name!r} backend ({error}); try a smaller batch_size") from error
             run.iteration = iteration
             correct = 0
             if eval_samples is None:

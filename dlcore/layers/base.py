@@ -5,6 +5,7 @@ import abc
 
 import numpy as np
 
+from dlcore import anomaly
 from dlcore import init as initializers
 from dlcore.backend import check_location, to_backend
 from dlcore.parameter import Parameter
@@ -76,7 +77,20 @@ class Layer(abc.ABC):
     # ---- computation
     def __call__(self, x):
         self._cache = None  # free the previous call's cache before forward allocates a new one
-        return self.forward(self.check_input(x))
+        x = self.check_input(x)
+        if not anomaly.is_enabled():
+            return self.forward(x)
+        anomaly.check(x, f"the input of {self.describe()} (forward pass)")
+        out = self.forward(x)
+        anomaly.check(out, f"the forward output of {self.describe()}")
+        return out
+
+    def run_backward(self, dout):
+        """backward(dout), with the anomaly checks of dlcore.detect_anomaly when enabled."""
+        dx = self.backward(dout)
+        if anomaly.is_enabled():
+            anomaly.check_backward(self, dx)
+        return dx
 
     @abc.abstractmethod
     def forward(self, x):
