@@ -8,16 +8,12 @@ out is a (N, K, OH, OW) view of a (K, OH, OW, N) array, which the next conv or p
 layer reads without a transpose. The column matrix has rows (c, i, j) and columns
 (oh, ow, n), so every window element is a long contiguous run and the im2col copy and
 the fold are cheap. The output positions are cut into blocks of about
-COLUMN_BLOCK_BYTES of columns; per block (P = positions in the block * N):
+COLUMN_BLOCK_BYTES of columns, so no column matrix of the whole batch exists (backward
+rebuilds each block's columns from the padded input), and each pass is one BLAS GEMM per
+block on contiguous operands (P = positions in the block * N):
   forward          out_kp  = w_2d @ cols             (K, C*kh*kw) @ (C*kh*kw, P)
   backward weight  dw_2d  += dout_kp @ cols.T
-  backward data    dx_cp   = w_flip @ spread_cols    (C, K*kh*kw) @ (K*kh*kw, P_in)
-A block's columns are still in cache when its GEMM reads them, and no column matrix of
-the whole batch exists: backward rebuilds each block's columns from the padded input.
-Backward data is itself a stride-1 correlation, so it takes the same blocked GEMM and
-needs no fold: dout, spread `stride` apart into a (K, H+kh-1, W+kw-1, N) array of zeros,
-correlated with w flipped in (i, j) and transposed to (C, K, kh, kw). (For stride > 1
-the GEMM multiplies the zeros in between: the price of having one path.)
+  backward data    dcols   = w_2d.T @ dout_kp, folded back by kh*kw strided slice-adds
 activation="relu" fuses out = max(out, 0) into the forward pass; backward then masks
 dout with out > 0 before the products. dx is C-contiguous.
 
@@ -52,7 +48,7 @@ from dlcore.ops.launch import KernelFile, ceil_div
 from dlcore.ops.padding import Window2d, window_2d
 
 
-COLUMN_BLOCK_BYTES = 4 << 20  # columns of one block of output positions: they stay in cache
+COLUMN_BLOCK_BYTES = 16 << 20  # columns of one block of output positions (half the L3 cache)
 
 
 class _PositionBlock(NamedTuple):
@@ -83,12 +79,13 @@ def _position_blocks(window: Window2d, column_bytes: int) -> list[_PositionBlock
     return [_PositionBlock(slice(oh, oh + 1), cols) for oh in range(out_h) for cols in _even_slices(out_w, per_block)]
 
 
-def _tap_slices(window: Window2d, block: _PositionBlock) -> tuple[slice, slice]:
-    """The padded rows and columns where the block's windows start, one per output position."""
+def _tap_slices(window: Window2d, block: _PositionBlock, i: int = 0, j: int = 0) -> tuple[slice, slice]:
+    """The padded rows and columns that window element (i, j) of the block's windows reads,
+    one per output position."""
     (sh, sw), rows, cols = window.stride, block.rows, block.cols
     return (
-        slice(rows.start * sh, (rows.stop - 1) * sh + 1, sh),
-        slice(cols.start * sw, (cols.stop - 1) * sw + 1, sw),
+        slice(rows.start * sh + i, (rows.stop - 1) * sh + i + 1, sh),
+        slice(cols.start * sw + j, (cols.stop - 1) * sw + j + 1, sw),
     )
 
 
@@ -107,45 +104,16 @@ def im2col(windows, window: Window2d, block: _PositionBlock):
     return numpy.ascontiguousarray(view).reshape(windows.shape[0] * window.kernel[0] * window.kernel[1], -1)
 
 
-def _correlate(padded, window: Window2d, w_2d, out_kp, bias=None, relu=False):
-    """out_kp (K, OH*OW, N) = w_2d (K, C*kh*kw) @ columns of padded (C, Hp, Wp, N), one GEMM per
-    block of positions, each followed by the optional bias and ReLU while the block is in cache."""
-    windows = sliding_window_view(padded, window.kernel, axis=(1, 2))
-    kernels, out_w = w_2d.shape[0], window.out_size[1]
-    for block in _position_blocks(window, w_2d.shape[1] * padded.shape[3] * padded.itemsize):
-        out_block = out_kp[:, block.positions(out_w)].reshape(kernels, -1)  # (K, positions*N) view
-        numpy.matmul(w_2d, im2col(windows, window, block), out=out_block)
-        if bias is not None:
-            out_block += bias[:, None]
-        if relu:
-            relu_in_place(out_block)
-    return out_kp
-
-
-def _spread_axis(size: int, kernel: int, stride: int, pad_before: int, out_size: int) -> tuple[slice, slice]:
-    """Along one axis, (rows of the spread gradient, rows of dout) for `_spread_gradient`:
-    output o lands at kernel - 1 - pad_before + o * stride of size + kernel - 1 rows; outputs
-    whose windows hold only padding land outside and are dropped."""
-    first = kernel - 1 - pad_before
-    low = max(0, -(first // stride))  # first output at a row >= 0
-    high = min(out_size, (size + kernel - 2 - first) // stride + 1)  # outputs at rows < size + kernel - 1
-    return slice(first + low * stride, first + (high - 1) * stride + 1, stride), slice(low, high)
-
-
-def _spread_gradient(dout_kp, window: Window2d):
-    """dout (K, OH, OW, N) -> (K, H+kh-1, W+kw-1, N), zero but for dout spread `stride` apart
-    and shifted so that dx is its valid, stride-1 correlation with the flipped kernel."""
-    (h, w), (kh, kw) = window.in_size, window.kernel
-    rows, dout_rows = _spread_axis(h, kh, window.stride[0], window.pad_h[0], window.out_size[0])
-    cols, dout_cols = _spread_axis(w, kw, window.stride[1], window.pad_w[0], window.out_size[1])
-    spread = numpy.zeros((dout_kp.shape[0], h + kh - 1, w + kw - 1, dout_kp.shape[3]), dtype=dout_kp.dtype)
-    spread[:, rows, cols] = dout_kp[:, dout_rows, dout_cols]
-    return spread
-
-
-def _flipped_transposed(w):
-    """w (K, C, kh, kw) -> (C, K*kh*kw) holding w[k, c, kh-1-i, kw-1-j] at [c, (k, i, j)]."""
-    return numpy.ascontiguousarray(w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)).reshape(w.shape[1], -1)
+def col2im_add(dpadded, dcols, window: Window2d, block: _PositionBlock):
+    """Adds the block's column gradients dcols (C*kh*kw, positions*N) into dpadded (C, Hp, Wp, N):
+    each entry goes back to the cell im2col copied it from; overlapping windows accumulate."""
+    (kh, kw), rows, cols = window.kernel, block.rows, block.cols
+    channels, batch = dpadded.shape[0], dpadded.shape[3]
+    dcols = dcols.reshape(channels, kh, kw, rows.stop - rows.start, cols.stop - cols.start, batch)
+    for i in range(kh):
+        for j in range(kw):
+            tap_rows, tap_cols = _tap_slices(window, block, i, j)
+            dpadded[:, tap_rows, tap_cols, :] += dcols[:, i, j]
 
 
 def _check_conv_args(op, x, w, b):
@@ -170,37 +138,43 @@ def conv2d_forward_cpu(x, w, b, stride=1, padding=0, activation=None):
     window = window_2d(op, x.shape[2:], w.shape[2:], stride, padding)
     batch, kernels, (out_h, out_w) = x.shape[0], w.shape[0], window.out_size
     padded = _pad_batch_last(x, window)  # (C, Hp, Wp, N)
+    windows = sliding_window_view(padded, window.kernel, axis=(1, 2))
+    w_2d = w.reshape(kernels, -1)  # (K, C*kh*kw)
     out_kp = numpy.empty((kernels, out_h * out_w, batch), dtype=x.dtype)  # (K, OH*OW, N)
-    _correlate(padded, window, w.reshape(kernels, -1), out_kp, b, activation == "relu")
+    for block in _position_blocks(window, w_2d.shape[1] * batch * x.itemsize):
+        out_block = out_kp[:, block.positions(out_w)].reshape(kernels, -1)  # (K, positions*N) view
+        numpy.matmul(w_2d, im2col(windows, window, block), out=out_block)
+        if b is not None:
+            out_block += b[:, None]
+        if activation == "relu":
+            relu_in_place(out_block)
     out = out_kp.reshape(kernels, out_h, out_w, batch).transpose(3, 0, 1, 2)  # (N, K, OH, OW)
     return out, (padded, w, b is not None, window, out_kp if activation == "relu" else None)
 
 
 def conv2d_backward_cpu(dout, cache, need_input_grad=True):
-    """NumPy reference of `conv2d_backward`: dw block by block from rebuilt columns; dx as the
-    correlation of the spread dout with the flipped kernel (a GEMM instead of a fold)."""
+    """NumPy reference of `conv2d_backward`."""
     padded, w, has_bias, window, relu_out = cache  # relu_out (K, OH*OW, N) or None
     channels, batch, kernels = padded.shape[0], padded.shape[3], w.shape[0]
-    (height, width), (out_h, out_w) = window.in_size, window.out_size
-    require_shape("conv2d_backward", "dout", dout, (batch, kernels, out_h, out_w), "the forward output")
+    require_shape("conv2d_backward", "dout", dout, (batch, kernels) + window.out_size, "the forward output")
     require_same_dtype("conv2d_backward", "w", w, dout=dout)
     dout_kp = dout.transpose(1, 2, 3, 0).reshape(kernels, -1, batch)  # (K, OH*OW, N); a view when batch-innermost
     if relu_out is not None:
         dout_kp = numpy.multiply(dout_kp, relu_out > 0, out=numpy.empty_like(relu_out))
     dout_kp = numpy.ascontiguousarray(dout_kp)
-    dw = numpy.zeros((kernels, w[0].size), dtype=w.dtype)  # (K, C*kh*kw)
+    w_2d = w.reshape(kernels, -1)  # (K, C*kh*kw)
+    dw = numpy.zeros(w_2d.shape, dtype=w.dtype)
+    dpadded = numpy.zeros_like(padded) if need_input_grad else None  # (C, Hp, Wp, N)
     windows = sliding_window_view(padded, window.kernel, axis=(1, 2))
-    for block in _position_blocks(window, dw.shape[1] * batch * padded.itemsize):
-        dout_block = dout_kp[:, block.positions(out_w)].reshape(kernels, -1)  # (K, positions*N) view
+    for block in _position_blocks(window, w_2d.shape[1] * batch * padded.itemsize):
+        dout_block = dout_kp[:, block.positions(window.out_size[1])].reshape(kernels, -1)  # (K, positions*N)
         dw += dout_block @ im2col(windows, window, block).T
+        if need_input_grad:
+            col2im_add(dpadded, w_2d.T @ dout_block, window, block)
     db = dout_kp.sum(axis=(1, 2)) if has_bias else None
-    if not need_input_grad:
-        return None, dw.reshape(w.shape), db
-    spread = _spread_gradient(dout_kp.reshape(kernels, out_h, out_w, batch), window)  # (K, H+kh-1, W+kw-1, N)
-    data_window = window_2d("conv2d_backward", spread.shape[1:3], window.kernel, 1, 0)  # output (H, W)
-    dx_kp = numpy.empty((channels, height * width, batch), dtype=dout.dtype)  # (C, H*W, N)
-    _correlate(spread, data_window, _flipped_transposed(w), dx_kp)
-    dx = numpy.ascontiguousarray(dx_kp.reshape(channels, height, width, batch).transpose(3, 0, 1, 2))
+    dx = None
+    if need_input_grad:
+        dx = numpy.ascontiguousarray(dpadded[:, window.real_rows, window.real_cols, :].transpose(3, 0, 1, 2))
     return dx, dw.reshape(w.shape), db
 
 

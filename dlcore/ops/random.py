@@ -34,20 +34,22 @@ def philox4x32(counter, key):
         )
     if key.dtype != numpy.uint32 or key.shape != (2,):
         raise ValueError(f"philox4x32: expected key of shape (2,) uint32, got shape {key.shape} {key.dtype}")
-    c0, c1, c2, c3 = counter.astype(numpy.uint64)  # 32-bit values; products fit in 64 bits
+    c0, c1, c2, c3 = counter
     k0, k1 = int(key[0]), int(key[1])
-    m0, m1, low32 = numpy.uint64(PHILOX_M0), numpy.uint64(PHILOX_M1), numpy.uint64(_LOW32)
+    m0, m1 = numpy.uint64(PHILOX_M0), numpy.uint64(PHILOX_M1)
     for round_index in range(PHILOX_ROUNDS):
         if round_index:
             k0, k1 = (k0 + PHILOX_W0) & _LOW32, (k1 + PHILOX_W1) & _LOW32
-        product0, product1 = c0 * m0, c2 * m1
-        c0, c1, c2, c3 = (
-            (product1 >> 32) ^ c1 ^ numpy.uint64(k0),
-            product1 & low32,
-            (product0 >> 32) ^ c3 ^ numpy.uint64(k1),
-            product0 & low32,
-        )
-    return numpy.stack([c0, c1, c2, c3]).astype(numpy.uint32)
+        lo0, hi0 = _halves(c0 * m0)  # uint32 views of the 64-bit products
+        lo1, hi1 = _halves(c2 * m1)
+        c0, c1, c2, c3 = hi1 ^ c1 ^ k0, lo1, hi0 ^ c3 ^ k1, lo0
+    return numpy.stack([c0, c1, c2, c3])
+
+
+def _halves(product):
+    """uint64 (n,) -> (low, high) 32-bit halves as uint32 views, read from little-endian words."""
+    words = product.astype("<u8", copy=False).view("<u4").reshape(-1, 2)  # (n, 2): low, high
+    return words[:, 0], words[:, 1]
 
 
 def uniform(seed: int, n: int, offset: int = 0):
