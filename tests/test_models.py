@@ -118,3 +118,15 @@ def test_notes_network_shapes_and_parameter_count():
     logits = model(np.zeros((2, 1, 28, 28), np.float32))
     assert logits.shape == (2, 10) and logits.dtype == np.float32
     assert isinstance(model.layers[0], Conv2D) and isinstance(model.layers[4], Flatten)
+
+
+def test_read_only_and_non_contiguous_inputs_are_accepted_unchanged():
+    x = np.random.default_rng(0).random((4, 1, 28, 56), dtype=np.float32)
+    strided = x[:, :, :, ::2]  # (4, 1, 28, 28), not contiguous
+    read_only = np.ascontiguousarray(strided)
+    read_only.setflags(write=False)
+    model = mnist_cnn(rng=0).eval()
+    expected = model(np.ascontiguousarray(strided))
+    np.testing.assert_array_equal(model(strided), expected)
+    np.testing.assert_array_equal(model(read_only), expected)
+    np.testing.assert_array_equal(read_only, np.ascontiguousarray(strided))  # never written to
