@@ -27,8 +27,6 @@ set_conv_kernel_version() or the DLCORE_CONV_KERNEL environment variable:
 
 from __future__ import annotations
 
-import contextlib
-import os
 from typing import NamedTuple
 
 import numpy
@@ -44,6 +42,7 @@ from dlcore.ops.checks import (
     require_same_dtype,
     require_shape,
 )
+from dlcore.ops.choice import Choice
 from dlcore.ops.launch import KernelFile, ceil_div
 from dlcore.ops.padding import Window2d, window_2d
 
@@ -181,43 +180,11 @@ def conv2d_backward_cpu(dout, cache, need_input_grad=True):
 # ---------------------------------------------------------------- CUDA launchers
 
 CONV_KERNEL_VERSIONS = ("direct", "implicit_gemm")
-DEFAULT_CONV_KERNEL_VERSION = "implicit_gemm"
-_kernel_version: str | None = None  # None until first use: then DLCORE_CONV_KERNEL or the default
-
-
-def _checked_version(name, source: str) -> str:
-    if name not in CONV_KERNEL_VERSIONS:
-        raise ValueError(f"{source} must be one of {', '.join(CONV_KERNEL_VERSIONS)}, got {name!r}")
-    return name
-
-
-def conv_kernel_version() -> str:
-    """The kernel version the GPU path launches: the last set_conv_kernel_version(), else the
-    DLCORE_CONV_KERNEL environment variable, else "implicit_gemm"."""
-    global _kernel_version
-    if _kernel_version is None:
-        requested = os.environ.get("DLCORE_CONV_KERNEL") or DEFAULT_CONV_KERNEL_VERSION
-        _kernel_version = _checked_version(requested, "DLCORE_CONV_KERNEL")
-    return _kernel_version
-
-
-def set_conv_kernel_version(name: str) -> str:
-    """Launch kernel version `name` (one of CONV_KERNEL_VERSIONS) from now on; returns the
-    previous version."""
-    global _kernel_version
-    previous = conv_kernel_version()
-    _kernel_version = _checked_version(name, "the conv kernel version")
-    return previous
-
-
-@contextlib.contextmanager
-def use_conv_kernel_version(name: str):
-    """`with use_conv_kernel_version("direct"): ...` launches that version inside the block."""
-    previous = set_conv_kernel_version(name)
-    try:
-        yield name
-    finally:
-        set_conv_kernel_version(previous)
+# The version the GPU path launches: set_conv_kernel_version(), else DLCORE_CONV_KERNEL, else implicit_gemm.
+kernel_version = Choice("the conv kernel version", CONV_KERNEL_VERSIONS, "DLCORE_CONV_KERNEL", "implicit_gemm")
+conv_kernel_version = kernel_version.get
+set_conv_kernel_version = kernel_version.set  # returns the previous version
+use_conv_kernel_version = kernel_version.use  # with use_conv_kernel_version("direct"): ...
 
 
 _kernels = KernelFile(

@@ -9,8 +9,6 @@ three products through cupy.matmul (cuBLAS) instead, for comparison on a GPU.
 
 from __future__ import annotations
 
-import contextlib
-import os
 
 import numpy
 
@@ -24,6 +22,7 @@ from dlcore.ops.checks import (
     require_same_dtype,
     require_shape,
 )
+from dlcore.ops.choice import Choice
 from dlcore.ops.launch import KernelFile, ceil_div
 
 
@@ -67,41 +66,12 @@ def dense_backward_cpu(dout, cache, need_input_grad=True):
 # ---------------------------------------------------------------- CUDA launchers
 
 DENSE_MATMULS = ("dlcore", "cupy")
-_matmul: str | None = None  # None until first use: then DLCORE_DENSE_MATMUL or "dlcore"
-
-
-def _checked_matmul(name, source: str) -> str:
-    if name not in DENSE_MATMULS:
-        raise ValueError(f"{source} must be one of {', '.join(DENSE_MATMULS)}, got {name!r}")
-    return name
-
-
-def dense_matmul() -> str:
-    """Who runs the dense layer's products on the GPU path: "dlcore" (kernels/gemm.cu) or
-    "cupy" (cupy.matmul); set_dense_matmul(), else DLCORE_DENSE_MATMUL, else "dlcore"."""
-    global _matmul
-    if _matmul is None:
-        _matmul = _checked_matmul(os.environ.get("DLCORE_DENSE_MATMUL") or "dlcore", "DLCORE_DENSE_MATMUL")
-    return _matmul
-
-
-def set_dense_matmul(name: str) -> str:
-    """Run the dense products with `name` ("dlcore" or "cupy") from now on; returns the previous
-    choice. "cupy" applies on the cupy backend only (the emu backend has no cuBLAS)."""
-    global _matmul
-    previous = dense_matmul()
-    _matmul = _checked_matmul(name, "the dense matmul")
-    return previous
-
-
-@contextlib.contextmanager
-def use_dense_matmul(name: str):
-    """`with use_dense_matmul("cupy"): ...` runs the dense products with `name` inside the block."""
-    previous = set_dense_matmul(name)
-    try:
-        yield name
-    finally:
-        set_dense_matmul(previous)
+# Who runs the dense products on the GPU path: "dlcore" (kernels/gemm.cu) or "cupy" (cupy.matmul);
+# set_dense_matmul(), else DLCORE_DENSE_MATMUL, else "dlcore". "cupy" needs the cupy backend.
+matmul = Choice("the dense matmul", DENSE_MATMULS, "DLCORE_DENSE_MATMUL", "dlcore")
+dense_matmul = matmul.get
+set_dense_matmul = matmul.set  # returns the previous choice
+use_dense_matmul = matmul.use  # with use_dense_matmul("cupy"): ...
 
 
 def _cupy_matmul() -> bool:

@@ -138,13 +138,13 @@ def test_version_selection(monkeypatch):
         assert conv.set_conv_kernel_version("implicit_gemm") == "direct"
     with pytest.raises(ValueError, match="conv kernel version must be one of direct, implicit_gemm, got 'fast'"):
         conv.set_conv_kernel_version("fast")
-    monkeypatch.setattr(conv, "_kernel_version", None)
+    conv.kernel_version.reset()
     monkeypatch.setenv("DLCORE_CONV_KERNEL", "direct")
     assert conv.conv_kernel_version() == "direct"
-    monkeypatch.setattr(conv, "_kernel_version", None)
+    conv.kernel_version.reset()
     monkeypatch.setenv("DLCORE_CONV_KERNEL", "winograd")
     with pytest.raises(ValueError, match="DLCORE_CONV_KERNEL must be one of"):
         conv.conv_kernel_version()
-    monkeypatch.setattr(conv, "_kernel_version", None)
+    conv.kernel_version.reset()
     monkeypatch.delenv("DLCORE_CONV_KERNEL")
     assert conv.conv_kernel_version() == "implicit_gemm"

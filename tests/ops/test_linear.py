@@ -165,9 +165,9 @@ def test_dense_matmul_selection(monkeypatch):
         assert linear.set_dense_matmul("dlcore") == "cupy"
     with pytest.raises(ValueError, match="dense matmul must be one of dlcore, cupy, got 'blas'"):
         linear.set_dense_matmul("blas")
-    monkeypatch.setattr(linear, "_matmul", None)
+    linear.matmul.reset()
     monkeypatch.setenv("DLCORE_DENSE_MATMUL", "cupy")
     assert linear.dense_matmul() == "cupy"
-    monkeypatch.setattr(linear, "_matmul", None)
+    linear.matmul.reset()
     monkeypatch.delenv("DLCORE_DENSE_MATMUL")
     assert linear.dense_matmul() == "dlcore"
