@@ -34,6 +34,8 @@ def parse_args(argv=None):
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--train-limit", type=int, default=None,
                         help="train on the first N training images only (quick runs, the emu backend)")
+    parser.add_argument("--test-limit", type=int, default=None,
+                        help="evaluate on the first N test images only")
     parser.add_argument("--out-dir", default="runs/mnist_cnn", help="where the plot and history go")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     return parser.parse_args(argv)
@@ -50,6 +52,8 @@ def main(argv=None) -> float:
     x_test, y_test = load_mnist("test", data_dir=args.data_dir)
     if args.train_limit:
         x_train, y_train = x_train[: args.train_limit], y_train[: args.train_limit]
+    if args.test_limit:
+        x_test, y_test = x_test[: args.test_limit], y_test[: args.test_limit]
     print(f"train {len(x_train)}, validation {len(x_val)}, test {len(x_test)} images")
 
     model = mnist_cnn()
