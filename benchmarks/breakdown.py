@@ -80,6 +80,21 @@ def _step_ms(step, repeats: int, statistic) -> float:
     return 1e3 * statistic(times)
 
 
+def _measure(framework, batch, statistic, timings, step, plain_step, steps: int, warmup: int) -> dict:
+    """Warm up, then time `steps` instrumented steps (per-layer rows) and as many plain ones
+    (the whole-step figure, free of the timers' overhead)."""
+    for _ in range(warmup):
+        step()
+        plain_step()
+    timings.steps.clear()
+    for _ in range(steps):
+        step()
+        timings.end_step()
+    return {"framework": framework, "batch": batch, "statistic": statistic,
+            "rows": timings.summary_ms(STATISTICS[statistic]),
+            "whole_step_ms": _step_ms(plain_step, steps, STATISTICS[statistic])}
+
+
 def dlcore_breakdown(batch: int, steps: int, warmup: int, statistic: str, backend: str) -> dict:
     import dlcore
     from benchmarks.steps import dlcore_train_step, synthetic_batch
@@ -110,16 +125,7 @@ def dlcore_breakdown(batch: int, steps: int, warmup: int, statistic: str, backen
         model.backward(loss_backward())
         optimizer_step()
 
-    for _ in range(warmup):
-        step()
-        plain_step()
-    timings.steps.clear()
-    for _ in range(steps):
-        step()
-        timings.end_step()
-    return {"framework": "dlcore", "batch": batch, "statistic": statistic,
-            "rows": timings.summary_ms(STATISTICS[statistic]),
-            "whole_step_ms": _step_ms(plain_step, steps, STATISTICS[statistic])}
+    return _measure("dlcore", batch, statistic, timings, step, plain_step, steps, warmup)
 
 
 def torch_breakdown(batch: int, steps: int, warmup: int, statistic: str) -> dict:
@@ -159,16 +165,8 @@ def torch_breakdown(batch: int, steps: int, warmup: int, statistic: str) -> dict
             grad = layer_input.grad
         clock("optimizer", "update", optimizer.step)
 
-    for _ in range(warmup):
-        step()
-        plain_step()
-    timings.steps.clear()
-    for _ in range(steps):
-        step()
-        timings.end_step()
-    return {"framework": "torch", "batch": batch, "statistic": statistic,
-            "rows": timings.summary_ms(STATISTICS[statistic]),
-            "whole_step_ms": _step_ms(plain_step, steps, STATISTICS[statistic]), "threads": torch.get_num_threads()}
+    return {**_measure("torch", batch, statistic, timings, step, plain_step, steps, warmup),
+            "threads": torch.get_num_threads()}
 
 
 def torch_network_groups():

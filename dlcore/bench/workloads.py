@@ -167,23 +167,31 @@ class DenseWorkload:
 
 
 @dataclass(frozen=True)
-class PoolWorkload:
-    """2 x 2 max pooling, stride 2, 'same' padding (memory-bound)."""
+class _PlaneWorkload:
+    """A memory-bound op on (N, channels, size, size) with one kernel version (v1)."""
 
     name: str
     channels: int
     size: int
     unit = "byte"
+    kind = ""
 
     @property
     def description(self) -> str:
-        return f"max-pool 2x2 on {self.channels}x{self.size}x{self.size}"
+        return f"{self.kind} on {self.channels}x{self.size}x{self.size}"
 
     def versions(self, backend: str) -> tuple[str, ...]:
         return ("numpy",) if backend == "numpy" else ("v1",)
 
     def version_context(self, version: str):
         return contextlib.nullcontext()
+
+
+@dataclass(frozen=True)
+class PoolWorkload(_PlaneWorkload):
+    """2 x 2 max pooling, stride 2, 'same' padding (memory-bound)."""
+
+    kind = "max-pool 2x2"
 
     def dlcore_passes(self, batch: int) -> list[Pass]:
         (x,) = _on_backend(_inputs(2, (batch, self.channels, self.size, self.size)))
@@ -202,23 +210,10 @@ class PoolWorkload:
 
 
 @dataclass(frozen=True)
-class NormWorkload:
+class NormWorkload(_PlaneWorkload):
     """Training-mode batch normalization over (N, C, H, W) (memory-bound)."""
 
-    name: str
-    channels: int
-    size: int
-    unit = "byte"
-
-    @property
-    def description(self) -> str:
-        return f"batchnorm on {self.channels}x{self.size}x{self.size}"
-
-    def versions(self, backend: str) -> tuple[str, ...]:
-        return ("numpy",) if backend == "numpy" else ("v1",)
-
-    def version_context(self, version: str):
-        return contextlib.nullcontext()
+    kind = "batchnorm"
 
     def dlcore_passes(self, batch: int) -> list[Pass]:
         x, dout = _on_backend(_inputs(4, *2 * [(batch, self.channels, self.size, self.size)]))
