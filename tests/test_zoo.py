@@ -43,4 +43,6 @@ def test_batchnorm_variant_trains_and_is_deterministic_in_eval(mnist_path):
     model.eval()
     first = model(x)
     np.testing.assert_array_equal(model(x), first)
-    np.testing.assert_allclose(model(x[:3]), first[:3], rtol=1e-5, atol=1e-6)  # running stats: no batch effect
+    # running stats: no batch effect (batch statistics would move logits by ~0.1; the
+    # tolerance is float32 rounding of GEMMs blocked differently for 3 and 8 images)
+    np.testing.assert_allclose(model(x[:3]), first[:3], rtol=1e-4, atol=1e-5)

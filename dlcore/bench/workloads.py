@@ -76,10 +76,13 @@ class ConvWorkload:
         return x, w, (self.kernels,), (batch, self.kernels, self.size, self.size)
 
     def versions(self, backend: str) -> tuple[str, ...]:
-        return conv.CONV_KERNEL_VERSIONS if backend != "numpy" else ("numpy",)
+        """GPU kernel versions, or the NumPy path's algorithms (Winograd where it applies)."""
+        return conv.CONV_KERNEL_VERSIONS if backend != "numpy" else ("im2col", "winograd")
 
     def version_context(self, version: str):
-        return contextlib.nullcontext() if version == "numpy" else conv.use_conv_kernel_version(version)
+        if version in conv.CONV_KERNEL_VERSIONS:
+            return conv.use_conv_kernel_version(version)
+        return conv.use_cpu_conv_algorithm(version)
 
     def dlcore_passes(self, batch: int) -> list[Pass]:
         x, w, b, dout = _on_backend(_inputs(0, *self.shapes(batch)))

@@ -45,11 +45,14 @@ class Conv2D(Layer):
 
     def forward(self, x):  # (N, C, H, W) -> (N, K, H', W')
         bias = None if self.bias is None else self.bias.data
-        out, self._cache = conv2d_forward(x, self.weight.data, bias, stride=self.stride,
-                                          padding=self.padding, activation=self.activation)
+        out, cache = conv2d_forward(x, self.weight.data, bias, stride=self.stride, padding=self.padding,
+                                    activation=self.activation, need_backward=self.training)
+        self._cache = cache if self.training else None
         return out
 
     def backward(self, dout):
+        if self._cache is None:
+            raise RuntimeError(f"{self.describe()}: backward needs a forward pass in training mode first")
         dx, dw, db = conv2d_backward(dout, self._cache, need_input_grad=self.needs_input_grad)
         if self.weight.trainable:
             self.weight.grad = dw
