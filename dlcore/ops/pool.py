@@ -13,7 +13,8 @@ Two layouts give every window element (i, j) as an (N, C, OH, OW) view:
           when kernel divides H and W)
   padded  anything else: x padded to (N, C, Hp, Wp), strided slices per element
 The NumPy max pooling keeps x's memory order (conv hands it batch-innermost arrays), so its
-elementwise passes run over unit strides.
+elementwise passes run over unit strides. Its backward compares every window element at once
+when the windows tile such an x, a cache-sized slab at a time; otherwise one element at a time.
 
 The GPU path (kernels/pool.cu) runs one thread per output cell forward and one per input
 cell backward; max pooling saves the int32 argmax (h * W + w within the plane) for backward.
@@ -111,21 +112,81 @@ def max_pool2d_backward_cpu(dout, cache):
     x, out, window = cache
     _check_dout("max_pool2d_backward", dout, x.shape, x.dtype, window)
     laid_out = _layout(x, window, -numpy.inf)
+    dout = _in_memory_order_of(out, dout)  # for unit-stride loops against out below
+    if _tiles(window) and _window_cells_runs_apart(x):
+        grad = _tiled_max_grad(laid_out, out, dout, window)
+    else:
+        grad = _max_grad_by_element(laid_out, out, dout, window)
+    return _unlayout(grad, x.shape, window)
+
+
+def _in_memory_order_of(template, array):
+    """array (template's shape) laid out like template: array itself when the strides agree, else a copy."""
+    if array.strides == template.strides:
+        return array
+    copy = numpy.empty_like(template)
+    copy[...] = array
+    return copy
+
+
+def _window_cells_runs_apart(x) -> bool:
+    """x's innermost memory axis is N or C (conv hands pooling batch-innermost arrays): neighbouring
+    cells of a window lie whole runs apart, so whole-window passes keep long unit-stride loops."""
+    return min(map(abs, x.strides[2:])) > min(map(abs, x.strides[:2]))
+
+
+def _max_grad_by_element(laid_out, out, dout, window: Window2d):
+    """Max pooling gradient in `_layout`'s layout, one window element (i, j) at a time; any window."""
     overlapping = not _tiles(window)  # tiled windows write each cell of `grad` exactly once
     grad = numpy.zeros_like(laid_out) if overlapping else numpy.empty_like(laid_out)
-    dout_like_out = numpy.empty_like(out)  # dout in out's memory order, for unit-stride loops below
-    dout_like_out[...] = dout
     unclaimed = numpy.ones_like(out, dtype=bool)  # windows whose maximum is not found yet
+    is_first_max = numpy.empty_like(unclaimed)
     for i, j in _window_positions(window):
-        is_first_max = _element(laid_out, window, i, j) == out
+        numpy.equal(_element(laid_out, window, i, j), out, out=is_first_max)
         is_first_max &= unclaimed
         unclaimed ^= is_first_max
         cells = _element(grad, window, i, j)
         if overlapping:
-            cells += dout_like_out * is_first_max
+            cells += dout * is_first_max
         else:
-            numpy.multiply(dout_like_out, is_first_max, out=cells)
-    return _unlayout(grad, x.shape, window)
+            numpy.multiply(dout, is_first_max, out=cells)
+    return grad
+
+
+SLAB_BYTES = 1 << 21  # x per slab of `_tiled_max_grad`: the slab's temporaries stay in cache
+
+
+def _slabs(x) -> list[tuple[slice, ...]]:
+    """Indices cutting the outer of x's axes N, C into slabs of about SLAB_BYTES of x."""
+    axis = 0 if abs(x.strides[0]) > abs(x.strides[1]) else 1
+    step = max(1, SLAB_BYTES * x.shape[axis] // max(x.nbytes, 1))
+    return [(slice(None),) * axis + (slice(start, start + step),) for start in range(0, x.shape[axis], step)]
+
+
+def _tiled_max_grad(laid_out, out, dout, window: Window2d):
+    """Max pooling gradient of tiling windows in `_layout`'s layout, every window element at once:
+    one comparison, the ties cleared, one multiply; a slab of x at a time."""
+    grad = numpy.empty_like(laid_out)  # (N, C, OH, kh, OW, kw)
+    for slab in _slabs(laid_out):
+        x_slab, cells = laid_out[slab], grad[slab]
+        row = numpy.empty_like(x_slab[:, :, :, 0])  # (n, c, OH, OW, kw): a window row, laid out like x
+        row[...] = out[slab][..., None]  # repeated along kw, so that the passes below run unbroken
+        is_max = x_slab == row[:, :, :, None]  # (n, c, OH, kh, OW, kw)
+        _keep_first_max(is_max, window)
+        numpy.copyto(cells, is_max)
+        row[...] = dout[slab][..., None]
+        cells *= row[:, :, :, None]
+    return grad
+
+
+def _keep_first_max(is_max, window: Window2d):
+    """Clear in place every True of is_max (N, C, OH, kh, OW, kw) after the first of its window."""
+    first, *rest = (_element(is_max, window, i, j) for i, j in _window_positions(window))
+    claimed = first  # (N, C, OH, OW): windows whose maximum is found
+    for count, cells in enumerate(rest, 1):
+        numpy.greater(cells, claimed, out=cells)  # cells and not claimed
+        if count < len(rest):
+            claimed = claimed | cells
 
 
 # ---------------------------------------------------------------- average pooling

@@ -6,6 +6,7 @@ import pytest
 from skimage.measure import block_reduce
 
 from dlcore.ops import avg_pool2d_backward, avg_pool2d_forward, max_pool2d_backward, max_pool2d_forward
+from dlcore.ops import pool as pool_ops
 
 from .op_check import THREAD_ORDERS, assert_close, check_op_gradients, random_array, run_op
 from .references import pool2d_reference
@@ -86,6 +87,52 @@ def test_non_contiguous_input(backend, rng, mode, kernel, stride):
     out, dx = run_op(backend, forward, [x], params, backward, dout)
     assert_close(out, expected_out)
     assert_close(dx, expected_backward(dout))
+
+
+# Memory orders of x's axes: NCHW, batch-innermost (what conv hands pooling: the NumPy backward
+# compares whole tiling windows at once there) and channels-last.
+LAYOUTS = {"nchw": (0, 1, 2, 3), "batch-innermost": (1, 2, 3, 0), "channels-last": (0, 2, 3, 1)}
+
+
+def _laid_out(x, order):
+    """x's values, laid out in memory in `order` of its axes."""
+    return np.ascontiguousarray(x.transpose(order)).transpose(np.argsort(order))
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+@pytest.mark.parametrize("dout_like_out", [True, False], ids=["dout-like-out", "dout-nchw"])
+@pytest.mark.parametrize(
+    "x_shape, kernel, stride",
+    [((3, 4, 8, 8), (2, 2), (2, 2)), ((2, 3, 9, 11), (3, 2), (3, 2)), ((2, 3, 7, 9), (3, 3), (2, 2))],
+    ids=["tiled", "tiled-remainder", "overlapping"],
+)
+def test_max_backward_in_every_memory_layout(backend, rng, layout, dout_like_out, x_shape, kernel, stride):
+    x = _laid_out(rng.integers(0, 3, x_shape).astype(np.float64), LAYOUTS[layout])  # ties everywhere
+    expected_out, expected_backward = pool2d_reference(x, kernel, stride, "valid", "max")
+    dout = random_array(rng, expected_out.shape)
+    if dout_like_out:
+        dout = _laid_out(dout, LAYOUTS[layout])
+    params = {"kernel_size": kernel, "stride": stride}
+    out, dx = run_op(backend, max_pool2d_forward, [x], params, max_pool2d_backward, dout)
+    np.testing.assert_array_equal(out, expected_out)
+    assert_close(dx, expected_backward(dout))
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_numpy_max_gradient_is_laid_out_like_x(layout, rng):
+    x = _laid_out(random_array(rng, (3, 4, 8, 8)), LAYOUTS[layout])
+    out, cache = max_pool2d_forward(x)
+    dx = max_pool2d_backward(random_array(rng, out.shape), cache)
+    assert dx.strides == x.strides
+
+
+def test_numpy_tiled_max_gradient_is_the_same_in_slabs(monkeypatch, rng):
+    x = _laid_out(rng.integers(0, 3, (5, 7, 8, 6)).astype(np.float32), LAYOUTS["batch-innermost"])
+    out, cache = max_pool2d_forward(x)
+    dout = random_array(rng, out.shape, np.float32)
+    whole = max_pool2d_backward(dout, cache)
+    monkeypatch.setattr(pool_ops, "SLAB_BYTES", x.nbytes // 3)  # slabs of 2 channels, the last of 1
+    np.testing.assert_array_equal(max_pool2d_backward(dout, cache), whole)
 
 
 def test_constant_window_sends_gradient_to_its_top_left(backend):
@@ -214,3 +261,22 @@ def test_max_pooling_propagates_nan(backend):
     x[0, 0, 1, 1] = np.nan
     out, _ = run_op(backend, max_pool2d_forward, [x], {"kernel_size": 2})
     np.testing.assert_array_equal(out[0, 0], [[np.nan, 7.0], [13.0, 15.0]])
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+@pytest.mark.parametrize("kernel, stride", [(2, 2), (3, 1)])
+def test_numpy_max_pooling_passes_no_gradient_through_a_window_holding_nan(rng, layout, kernel, stride):
+    """NumPy backend: no cell of a window holding NaN gets its gradient (the kernels send it to the NaN)."""
+    x = _laid_out(random_array(rng, (2, 3, 6, 6)), LAYOUTS[layout])
+    x[1, 2, 3, 4] = np.nan
+    nan_cell = np.zeros(x.shape)
+    nan_cell[1, 2, 3, 4] = 1
+    geometry = ((kernel, kernel), (stride, stride), "valid")
+    holds_nan = pool2d_reference(nan_cell, *geometry, "max")[0] > 0  # (N, C, OH, OW)
+    expected_out, expected_backward = pool2d_reference(np.nan_to_num(x, nan=0.0), *geometry, "max")
+    dout = random_array(rng, expected_out.shape)
+    params = {"kernel_size": kernel, "stride": stride}
+    out, dx = run_op("numpy", max_pool2d_forward, [x], params, max_pool2d_backward, dout)
+    np.testing.assert_array_equal(np.isnan(out), holds_nan)
+    assert_close(out[~holds_nan], expected_out[~holds_nan])
+    assert_close(dx, expected_backward(np.where(holds_nan, 0.0, dout)))
