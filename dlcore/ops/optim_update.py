@@ -51,8 +51,10 @@ def adam_update_cpu(params, grads, exp_avgs, exp_avg_sqs, *, step, lr, beta1, be
     Each parameter is updated block by block with in-place ufuncs and one scratch block, so
     the dozen passes over w, g, m, v run in cache and allocate no parameter-sized temporaries.
     """
-    step_size = lr / (1.0 - beta1**step)  # lr / (1-b1^t)
-    inv_root_bias2 = 1.0 / math.sqrt(1.0 - beta2**step)  # 1 / sqrt(1-b2^t)
+    # w -= lr/(1-b1^t) * m / (sqrt(v)/r + eps) = lr*r/(1-b1^t) * m / (sqrt(v) + eps*r), r = sqrt(1-b2^t)
+    root_bias2 = math.sqrt(1.0 - beta2**step)
+    step_size = lr * root_bias2 / (1.0 - beta1**step)
+    eps_scaled = eps * root_bias2
     for w, grad, m, v in zip(params, grads, exp_avgs, exp_avg_sqs):
         for rows in _row_blocks(w):
             wb, mb, vb = w[rows], m[rows], v[rows]
@@ -66,11 +68,10 @@ def adam_update_cpu(params, grads, exp_avgs, exp_avg_sqs, *, step, lr, beta1, be
             scratch *= 1.0 - beta2
             vb += scratch  # v = b2*v + (1-b2)*g^2
             np.sqrt(vb, out=scratch)
-            scratch *= inv_root_bias2
-            scratch += eps  # denom = sqrt(v) / sqrt(1-b2^t) + eps
+            scratch += eps_scaled
             np.divide(mb, scratch, out=scratch)
             scratch *= step_size
-            wb -= scratch  # w -= lr / (1-b1^t) * m / denom
+            wb -= scratch  # w -= step_size * m / (sqrt(v) + eps * sqrt(1-b2^t))
 
 
 def sgd_update_cpu(params, grads, momentum_buffers, *, lr, momentum=0.0, nesterov=False,
