@@ -46,6 +46,13 @@ POINTS = (Fraction(0), Fraction(1), Fraction(-1), Fraction(2), Fraction(-2), Fra
 KERNEL_SIZES = range(2, len(POINTS) - TILE + 3)  # r with a - 1 = TILE + r - 2 <= len(POINTS): 2..5
 
 
+def _all_ones_position(a: int) -> int:
+    """The flat Winograd position (x, y) = (1, 1) of the point 1: column 1 of A^T is all ones,
+    so A^T E A adds e to every output of a tile when E holds e there and zeros elsewhere
+    (the bias), and dM = A dY A^T holds there the sum of the tile's dY (the bias gradient)."""
+    return POINTS.index(1) * (a + 1)
+
+
 def applies(window: Window2d) -> bool:
     """Whether the Winograd path computes this convolution: stride 1, a square kernel of
     KERNEL_SIZES."""
@@ -314,12 +321,12 @@ def conv2d_forward(x, w, b, window: Window2d, activation=None, need_backward=Tru
         v = scratch.reusable(v_shape, x.dtype) if need_backward else scratch.take("winograd.domain", v_shape, x.dtype)
         _sandwich(b_t, _patches(padded[:, chunk.input_rows], ct), out=v.reshape(a, a, -1))
         m = numpy.matmul(u, v, out=scratch.take("winograd.products", (a * a, kernels, v.shape[2]), x.dtype))
+        if b is not None:
+            m[_all_ones_position(a)] += b[:, None]
         y = _sandwich(a_t, m.reshape(a, a, -1), out=scratch.take("winograd.tiles", (TILE, TILE, m[0].size), x.dtype))
         _untile(y.reshape((TILE, TILE, kernels) + ct.tiles + (images,)), out_k[:, chunk.output_rows, :, chunk.images], ct)
         if need_backward:
             vs.append(v)
-    if b is not None:
-        out_k += b[:, None, None, None]
     if activation == "relu":
         relu_in_place(out_k)
     if not need_backward:
@@ -341,10 +348,10 @@ def conv2d_backward(dout_k, cache: WinogradCache, need_input_grad=True):
     for chunk, v in zip(work, vs):
         cells = (slice(None), chunk.output_rows, slice(None), chunk.images)
         dy = _tile(dout_k[cells], chunk.tiles, None if relu_out is None else relu_out[cells])  # (m, m, K, th, TW, n)
-        if has_bias:
-            db += dy.sum(axis=(0, 1, 3, 4, 5))
         dm = scratch.take("winograd.products", (a, a, dy[0, 0].size), w.dtype)
         dm = _sandwich(a_t.T, dy.reshape(TILE, TILE, -1), out=dm).reshape(a * a, kernels, -1)  # (a*a, K, P)
+        if has_bias:
+            db += dm[_all_ones_position(a)].sum(axis=1)
         du += numpy.matmul(dm, v.transpose(0, 2, 1), out=scratch.take("winograd.weights", du.shape, w.dtype))
         if not need_input_grad:
             continue
