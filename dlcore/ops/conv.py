@@ -101,14 +101,19 @@ def _pad_batch_last(x, window: Window2d):
     return padded
 
 
-def im2col(windows, window: Window2d, block: _PositionBlock):
+def im2col(windows, window: Window2d, block: _PositionBlock, ones_row: bool = False):
     """Contiguous columns (C*kh*kw, positions*N) of the block, from
-    windows = sliding_window_view(padded, (kh, kw), axis=(1, 2)): (C, Hp-kh+1, Wp-kw+1, N, kh, kw)."""
+    windows = sliding_window_view(padded, (kh, kw), axis=(1, 2)): (C, Hp-kh+1, Wp-kw+1, N, kh, kw).
+    ones_row appends a row of ones: the bias's column of the GEMMs [w | b] @ cols and
+    dout @ cols.T = [dw | db]."""
     rows, cols = _tap_slices(window, block)
     view = windows[:, rows, cols].transpose(0, 4, 5, 1, 2, 3)  # (C, kh, kw, rows, cols, N)
-    columns = scratch.take("im2col.columns", view.shape, windows.dtype)
-    columns[...] = view
-    return columns.reshape(windows.shape[0] * window.kernel[0] * window.kernel[1], -1)
+    taps = view.shape[0] * view.shape[1] * view.shape[2]
+    columns = scratch.take("im2col.columns", (taps + ones_row, view[0, 0, 0].size), windows.dtype)
+    columns[:taps].reshape(view.shape)[...] = view
+    if ones_row:
+        columns[taps] = 1
+    return columns
 
 
 def col2im_add(dpadded, dcols, window: Window2d, block: _PositionBlock):
@@ -184,12 +189,12 @@ def conv2d_forward_cpu(x, w, b, stride=1, padding=0, activation=None, need_backw
     padded = _pad_batch_last(x, window)  # (C, Hp, Wp, N)
     windows = sliding_window_view(padded, window.kernel, axis=(1, 2))
     w_2d = w.reshape(kernels, -1)  # (K, C*kh*kw)
+    if b is not None:
+        w_2d = numpy.concatenate([w_2d, b[:, None]], axis=1)  # (K, C*kh*kw + 1): [w | b]
     out_kp = numpy.empty((kernels, out_h * out_w, batch), dtype=x.dtype)  # (K, OH*OW, N)
     for block in _position_blocks(window, w_2d.shape[1] * batch * x.itemsize):
         out_block = out_kp[:, block.positions(out_w)].reshape(kernels, -1)  # (K, positions*N) view
-        numpy.matmul(w_2d, im2col(windows, window, block), out=out_block)
-        if b is not None:
-            out_block += b[:, None]
+        numpy.matmul(w_2d, im2col(windows, window, block, ones_row=b is not None), out=out_block)
         if activation == "relu":
             relu_in_place(out_block)
     out = out_kp.reshape(kernels, out_h, out_w, batch).transpose(3, 0, 1, 2)  # (N, K, OH, OW)
@@ -208,11 +213,11 @@ def conv2d_backward_cpu(dout, cache, need_input_grad=True):
     padded, w, has_bias, window, relu_out = cache  # relu_out (K, OH*OW, N) or None
     dout_kp = dout_k.reshape(kernels, -1, batch)  # (K, OH*OW, N)
     w_2d = w.reshape(kernels, -1)  # (K, C*kh*kw)
-    dw = numpy.zeros(w_2d.shape, dtype=w.dtype)
-    db = numpy.zeros(kernels, dtype=w.dtype) if has_bias else None
+    taps = w_2d.shape[1]
+    grads = numpy.zeros((kernels, taps + has_bias), dtype=w.dtype)  # [dw | db]
     dpadded = numpy.zeros_like(padded) if need_input_grad else None  # (C, Hp, Wp, N)
     windows = sliding_window_view(padded, window.kernel, axis=(1, 2))
-    for block in _position_blocks(window, w_2d.shape[1] * batch * padded.itemsize):
+    for block in _position_blocks(window, (taps + has_bias) * batch * padded.itemsize):
         positions = block.positions(window.out_size[1])
         dout_block = scratch.take("im2col.dout", (kernels, positions.stop - positions.start, batch), w.dtype)
         if relu_out is None:
@@ -220,14 +225,14 @@ def conv2d_backward_cpu(dout, cache, need_input_grad=True):
         else:
             numpy.multiply(dout_kp[:, positions], relu_out[:, positions] > 0, out=dout_block)
         dout_block = dout_block.reshape(kernels, -1)  # (K, positions*N)
-        dw += dout_block @ im2col(windows, window, block).T
-        if has_bias:
-            db += dout_block.sum(axis=1)
+        grads += dout_block @ im2col(windows, window, block, ones_row=has_bias).T
         if need_input_grad:
-            dcols = scratch.take("im2col.column_grads", (w_2d.shape[1], dout_block.shape[1]), w.dtype)
+            dcols = scratch.take("im2col.column_grads", (taps, dout_block.shape[1]), w.dtype)
             col2im_add(dpadded, numpy.matmul(w_2d.T, dout_block, out=dcols), window, block)
+    dw = numpy.ascontiguousarray(grads[:, :taps]).reshape(w.shape)
+    db = numpy.ascontiguousarray(grads[:, taps]) if has_bias else None
     dx = None if dpadded is None else dpadded[:, window.real_rows, window.real_cols, :].transpose(3, 0, 1, 2)
-    return dx, dw.reshape(w.shape), db
+    return dx, dw, db
 
 
 # ---------------------------------------------------------------- CUDA launchers
