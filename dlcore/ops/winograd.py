@@ -35,7 +35,6 @@ from typing import NamedTuple
 import numpy
 
 from dlcore.ops import scratch
-from dlcore.ops.activation import relu_in_place
 from dlcore.ops.padding import Window2d
 
 TILE = 4  # m: outputs per tile side
@@ -208,11 +207,17 @@ def _output_blocks(out, row_tiles: slice, rows: int, col_tiles: slice, cols: int
     return region.reshape(out.shape[0], -1, rows, region.shape[2] // cols, cols, out.shape[3])
 
 
-def _untile(y, out, tiles: Tiling):
-    """y (m, m, K, TH, TW, n) -> out (K, OH, OW, n), dropping the cells past the edges."""
+def _untile(y, out, tiles: Tiling, relu: bool):
+    """y (m, m, K, TH, TW, n) -> out (K, OH, OW, n), dropping the cells past the edges;
+    max(y, 0) with relu."""
+    zeros = numpy.zeros(out.shape[-1:], out.dtype)  # broadcast, not the scalar 0: NumPy's SIMD loop
     for row_tiles, rows, col_tiles, cols in _output_pieces(tiles):
-        piece = y[:rows, :cols, :, row_tiles, col_tiles]
-        _output_blocks(out, row_tiles, rows, col_tiles, cols)[...] = piece.transpose(2, 3, 0, 4, 1, 5)
+        piece = y[:rows, :cols, :, row_tiles, col_tiles].transpose(2, 3, 0, 4, 1, 5)
+        target = _output_blocks(out, row_tiles, rows, col_tiles, cols)
+        if relu:
+            numpy.maximum(piece, zeros, out=target)
+        else:
+            target[...] = piece
 
 
 def _tile(dout, tiles: Tiling, gate):
@@ -324,11 +329,10 @@ def conv2d_forward(x, w, b, window: Window2d, activation=None, need_backward=Tru
         if b is not None:
             m[_all_ones_position(a)] += b[:, None]
         y = _sandwich(a_t, m.reshape(a, a, -1), out=scratch.take("winograd.tiles", (TILE, TILE, m[0].size), x.dtype))
-        _untile(y.reshape((TILE, TILE, kernels) + ct.tiles + (images,)), out_k[:, chunk.output_rows, :, chunk.images], ct)
+        y = y.reshape((TILE, TILE, kernels) + ct.tiles + (images,))
+        _untile(y, out_k[:, chunk.output_rows, :, chunk.images], ct, relu=activation == "relu")
         if need_backward:
             vs.append(v)
-    if activation == "relu":
-        relu_in_place(out_k)
     if not need_backward:
         return out_k, None
     relu_out = out_k if activation == "relu" else None
