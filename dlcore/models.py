@@ -14,7 +14,9 @@ import numpy as np
 from dlcore import checkpoint, training
 from dlcore.backend import to_numpy
 from dlcore.layers.base import Layer
+from dlcore.layers.conv import Conv2D
 from dlcore.layers.merge import Concatenate
+from dlcore.layers.pool import MaxPool2D
 from dlcore.parameter import Parameter
 
 
@@ -204,12 +206,30 @@ class Sequential(Model):
         input gradient: the layers below it (a frozen base) need none, so they do no work.
         """
         lowest = 0 if self.needs_input_grad else self._lowest_trainable()
+        relu_pools = self._relu_pools(lowest)
         for i in range(len(self.layers) - 1, lowest - 1, -1):
             layer = self.layers[i]
             if hasattr(layer, "needs_input_grad"):  # set on every call: layers may be shared
                 layer.needs_input_grad = i > lowest or self.needs_input_grad
-            dout = layer.run_backward(dout)
+            if i in relu_pools:
+                dout = layer.run_backward(dout, through_relu=True)
+            elif i + 1 in relu_pools:
+                dout = layer.run_backward(dout, relu_applied=True)
+            else:
+                dout = layer.run_backward(dout)
         return dout if self.needs_input_grad else None
+
+    def _relu_pools(self, lowest: int) -> set[int]:
+        """Indices of the MaxPool2D layers right after a Conv2D with a fused ReLU, both in the
+        backward pass: the pool applies the ReLU's gradient to its (smaller) dout and the conv
+        skips its mask; the gradients are the same."""
+        return {
+            i
+            for i in range(lowest + 1, len(self.layers))
+            if isinstance(self.layers[i], MaxPool2D)
+            and isinstance(self.layers[i - 1], Conv2D)
+            and self.layers[i - 1].activation == "relu"
+        }
 
     def _lowest_trainable(self) -> int:
         """Index of the first layer with a trainable parameter; len(layers) if none has one."""

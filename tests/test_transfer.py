@@ -34,7 +34,7 @@ def _spy_backward(model):
     """Record the names of the layers whose backward runs."""
     calls = []
     for layer in model.layers:
-        layer.backward = (lambda original, name: lambda dout: calls.append(name) or original(dout))(
+        layer.backward = (lambda original, name: lambda dout, **options: calls.append(name) or original(dout, **options))(
             layer.backward, layer.name)
     return calls
 

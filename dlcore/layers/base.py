@@ -85,9 +85,9 @@ class Layer(abc.ABC):
         anomaly.check(out, f"the forward output of {self.describe()}")
         return out
 
-    def run_backward(self, dout):
-        """backward(dout), with the anomaly checks of dlcore.detect_anomaly when enabled."""
-        dx = self.backward(dout)
+    def run_backward(self, dout, **options):
+        """backward(dout, **options), with the anomaly checks of dlcore.detect_anomaly when enabled."""
+        dx = self.backward(dout, **options)
         if anomaly.is_enabled():
             anomaly.check_backward(self, dx)
         return dx

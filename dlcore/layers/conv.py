@@ -50,10 +50,11 @@ class Conv2D(Layer):
         self._cache = cache if self.training else None
         return out
 
-    def backward(self, dout):
+    def backward(self, dout, relu_applied=False):
+        """relu_applied: dout already carries the fused ReLU's gradient (see MaxPool2D.backward)."""
         if self._cache is None:
             raise RuntimeError(f"{self.describe()}: backward needs a forward pass in training mode first")
-        dx, dw, db = conv2d_backward(dout, self._cache, need_input_grad=self.needs_input_grad)
+        dx, dw, db = conv2d_backward(dout, self._cache, need_input_grad=self.needs_input_grad, dout_gated=relu_applied)
         if self.weight.trainable:
             self.weight.grad = dw
         if self.bias is not None and self.bias.trainable:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from dlcore.layers.base import Layer, pair
 from dlcore.ops import pool
+from dlcore.ops.activation import relu_backward
 
 
 class _Pool2D(Layer):
@@ -37,6 +38,19 @@ class MaxPool2D(_Pool2D):
 
     forward_op = staticmethod(pool.max_pool2d_forward)
     backward_op = staticmethod(pool.max_pool2d_backward)
+
+    def forward(self, x):
+        self._out = super().forward(x)
+        return self._out
+
+    def backward(self, dout, through_relu=False):
+        """through_relu: the input came from a ReLU, whose gradient is applied here, on the
+        pooled dout, so the ReLU's own backward can skip it. The gradient of a window reaches
+        only a cell equal to the window's maximum, and that cell's ReLU output is > 0 exactly
+        when the maximum is: the same gradient, masked on an array kh*kw times smaller."""
+        if through_relu:
+            dout = relu_backward(dout, self._out)
+        return super().backward(dout)
 
 
 class AvgPool2D(_Pool2D):

@@ -201,7 +201,7 @@ def conv2d_forward_cpu(x, w, b, stride=1, padding=0, activation=None, need_backw
     return out, _Im2colCache(padded, w, b is not None, window, out_kp if activation == "relu" else None)
 
 
-def conv2d_backward_cpu(dout, cache, need_input_grad=True):
+def conv2d_backward_cpu(dout, cache, need_input_grad=True, dout_gated=False):
     """NumPy reference of `conv2d_backward`; dx is a view of batch-innermost memory."""
     w, window = cache.w, cache.window
     batch, kernels = cache.batch, w.shape[0]
@@ -209,8 +209,9 @@ def conv2d_backward_cpu(dout, cache, need_input_grad=True):
     require_same_dtype("conv2d_backward", "w", w, dout=dout)
     dout_k = dout.transpose(1, 2, 3, 0)  # (K, OH, OW, N); a view of contiguous memory when batch-innermost
     if isinstance(cache, winograd.WinogradCache):
-        return winograd.conv2d_backward(dout_k, cache, need_input_grad)
+        return winograd.conv2d_backward(dout_k, cache, need_input_grad, dout_gated)
     padded, w, has_bias, window, relu_out = cache  # relu_out (K, OH*OW, N) or None
+    relu_out = None if dout_gated else relu_out
     dout_kp = dout_k.reshape(kernels, -1, batch)  # (K, OH*OW, N)
     w_2d = w.reshape(kernels, -1)  # (K, C*kh*kw)
     taps = w_2d.shape[1]
@@ -309,8 +310,10 @@ def conv2d_forward_gpu(x, w, b, stride=1, padding=0, activation=None, need_backw
     return out, _GpuCache(x, w, b is not None, window, out if relu else None)
 
 
-def conv2d_backward_gpu(dout, cache, need_input_grad=True):
+def conv2d_backward_gpu(dout, cache, need_input_grad=True, dout_gated=False):
     """CUDA launcher of `conv2d_backward`."""
+    if dout_gated:
+        cache = cache._replace(relu_out=None)
     dw, db = conv2d_backward_weight_gpu(dout, cache)
     dx = conv2d_backward_data_gpu(dout, cache) if need_input_grad else None
     return dx, dw, db
@@ -416,10 +419,12 @@ def conv2d_forward(x, w, b, stride=1, padding=0, activation=None, need_backward=
     return conv2d_forward_cpu(x, w, b, stride, padding, activation, need_backward)
 
 
-def conv2d_backward(dout, cache, need_input_grad=True):
+def conv2d_backward(dout, cache, need_input_grad=True, dout_gated=False):
     """dout (N, K, OH, OW) -> (dx (N, C, H, W) or None, dw (K, C, kh, kw), db (K,) or None).
 
-    need_input_grad=False skips dx (the first layer of a network needs none)."""
+    need_input_grad=False skips dx (the first layer of a network needs none).
+    dout_gated=True: dout already carries the fused ReLU's gradient (it is zero wherever the
+    ReLU's output is), so the op does not mask it again."""
     if get_backend().runs_kernels:
-        return conv2d_backward_gpu(dout, cache, need_input_grad)
-    return conv2d_backward_cpu(dout, cache, need_input_grad)
+        return conv2d_backward_gpu(dout, cache, need_input_grad, dout_gated)
+    return conv2d_backward_cpu(dout, cache, need_input_grad, dout_gated)

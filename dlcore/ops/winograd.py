@@ -38,7 +38,7 @@ from dlcore.ops import scratch
 from dlcore.ops.padding import Window2d
 
 TILE = 4  # m: outputs per tile side
-CHUNK_BYTES = 8 << 20  # of a chunk's largest Winograd-domain array
+CHUNK_BYTES = 16 << 20  # of a chunk's largest Winograd-domain array: cache reuse against BLAS calls
 # Interpolation points of the Toom-Cook construction, best-conditioned first; a - 1 are used
 # (with the point at infinity): a = 8 for 5x5 kernels.
 POINTS = (Fraction(0), Fraction(1), Fraction(-1), Fraction(2), Fraction(-2), Fraction(1, 2), Fraction(-1, 2))
@@ -259,7 +259,12 @@ def chunks(tiles: Tiling, batch: int, channels: int, itemsize: int) -> list[Chun
     """The work cut so that a chunk's largest Winograd-domain array, (a*a, channels, P),
     stays near CHUNK_BYTES: each chunk's passes run in the caches, and the scratch memory
     does not grow with the batch. Whole batches of tile rows while one row of tiles fits,
-    so the batch-innermost runs stay long; else single rows of batch slices."""
+    so the batch-innermost runs stay long; else single rows of batch slices.
+
+    Each chunk costs about 250 BLAS calls (a*a GEMMs per pass), each a fork and join of
+    BLAS's threads: on a machine whose second core is sometimes busy elsewhere, small
+    chunks lose more to those joins than they win in cache (the notes' conv2 at batch 128:
+    4 chunks of 4 MB gave the fastest step on a quiet machine, 2 of 8 MB the steadiest)."""
     per_tile = tiles.patch**2 * channels * itemsize
     per_row = per_tile * tiles.tiles[1]  # one image
     if per_row * batch <= CHUNK_BYTES:
@@ -339,11 +344,13 @@ def conv2d_forward(x, w, b, window: Window2d, activation=None, need_backward=Tru
     return out_k, WinogradCache(work, vs, u, w, b is not None, window, tiles, relu_out)
 
 
-def conv2d_backward(dout_k, cache: WinogradCache, need_input_grad=True):
+def conv2d_backward(dout_k, cache: WinogradCache, need_input_grad=True, dout_gated=False):
     """dout_k (K, OH, OW, N) -> (dx (N, C, H, W) or None, dw (K, C, r, r), db (K,) or None).
-    dx is a view of batch-innermost memory, like the forward output."""
+    dx is a view of batch-innermost memory, like the forward output. dout_gated: dout
+    already carries the fused ReLU's gradient."""
     work, vs, u, w, has_bias = cache.chunks, cache.v, cache.u, cache.w, cache.has_bias
-    window, tiles, relu_out = cache.window, cache.tiles, cache.relu_out
+    window, tiles = cache.window, cache.tiles
+    relu_out = None if dout_gated else cache.relu_out
     kernels, channels, a = w.shape[0], w.shape[1], tiles.patch
     a_t, g, b_t = transforms(tiles.kernel, w.dtype)
     du = numpy.zeros_like(u)  # (a*a, K, C)
