@@ -264,7 +264,9 @@ def chunks(tiles: Tiling, batch: int, channels: int, itemsize: int) -> list[Chun
     Each chunk costs about 250 BLAS calls (a*a GEMMs per pass), each a fork and join of
     BLAS's threads: on a machine whose second core is sometimes busy elsewhere, small
     chunks lose more to those joins than they win in cache (the notes' conv2 at batch 128:
-    4 chunks of 4 MB gave the fastest step on a quiet machine, 2 of 8 MB the steadiest)."""
+    4 chunks of 8 MB gave the fastest steps while both cores were free, 55 ms against 58
+    for one chunk of 32 MB, and the slowest while they were not, 69 ms against 62; 2 chunks
+    of 16 MB are the compromise)."""
     per_tile = tiles.patch**2 * channels * itemsize
     per_row = per_tile * tiles.tiles[1]  # one image
     if per_row * batch <= CHUNK_BYTES:
