@@ -59,9 +59,9 @@ class Timings:
 
 
 def _timed(function, timings: Timings, row: str, phase: str):
-    def wrapper(*args):
+    def wrapper(*args, **kwargs):
         start = time.perf_counter()
-        result = function(*args)
+        result = function(*args, **kwargs)
         timings.add(row, phase, time.perf_counter() - start)
         return result
 

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 from dlcore.layers.base import Layer, pair
 from dlcore.ops import pool
-from dlcore.ops.activation import relu_backward
 
 
 class _Pool2D(Layer):
@@ -48,9 +47,7 @@ class MaxPool2D(_Pool2D):
         pooled dout, so the ReLU's own backward can skip it. The gradient of a window reaches
         only a cell equal to the window's maximum, and that cell's ReLU output is > 0 exactly
         when the maximum is: the same gradient, masked on an array kh*kw times smaller."""
-        if through_relu:
-            dout = relu_backward(dout, self._out)
-        return super().backward(dout)
+        return pool.max_pool2d_backward(dout, self._cache, gate=self._out if through_relu else None)
 
 
 class AvgPool2D(_Pool2D):

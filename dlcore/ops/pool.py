@@ -26,6 +26,7 @@ import numpy
 
 from dlcore.backend import get_backend
 from dlcore.ops import launch
+from dlcore.ops.activation import relu_backward_gpu
 from dlcore.ops.checks import require_float, require_rank, require_shape
 from dlcore.ops.launch import KernelFile, ceil_div
 from dlcore.ops.padding import Window2d, window_2d
@@ -107,12 +108,15 @@ def max_pool2d_forward_cpu(x, kernel_size=2, stride=None, padding="valid"):
     return out, (x, out, window)
 
 
-def max_pool2d_backward_cpu(dout, cache):
+def max_pool2d_backward_cpu(dout, cache, gate=None):
     """NumPy reference of `max_pool2d_backward`; dx is laid out in memory like x."""
     x, out, window = cache
     _check_dout("max_pool2d_backward", dout, x.shape, x.dtype, window)
     laid_out = _layout(x, window, -numpy.inf)
-    dout = _in_memory_order_of(out, dout)  # for unit-stride loops against out below
+    if gate is None:
+        dout = _in_memory_order_of(out, dout)  # for unit-stride loops against out below
+    else:  # dout * (gate > 0), laid out like out in the same pass
+        dout = numpy.multiply(dout, gate > 0, out=numpy.empty_like(out))
     if _tiles(window) and _window_cells_runs_apart(x):
         grad = _tiled_max_grad(laid_out, out, dout, window)
     else:
@@ -257,11 +261,11 @@ def max_pool2d_forward_gpu(x, kernel_size=2, stride=None, padding="valid"):
     return out, (x.shape, x.dtype, argmax, window)
 
 
-def max_pool2d_backward_gpu(dout, cache):
+def max_pool2d_backward_gpu(dout, cache, gate=None):
     """CUDA launcher of `max_pool2d_backward`."""
     x_shape, x_dtype, argmax, window = cache
     _check_dout("max_pool2d_backward", dout, x_shape, x_dtype, window)
-    dout = launch.contiguous(dout)
+    dout = launch.contiguous(dout) if gate is None else relu_backward_gpu(dout, gate)
     dx = launch.empty(x_shape, x_dtype)  # (N, C, H, W)
     kernel = _kernels.get("max_pool2d_backward", x_dtype)
     kernel(_grid(dx.size), (_BLOCK,), (dout, argmax, dx, launch.i32(dx.size), *_geometry(window)))
@@ -300,11 +304,14 @@ def max_pool2d_forward(x, kernel_size=2, stride=None, padding="valid"):
     return max_pool2d_forward_cpu(x, kernel_size, stride, padding)
 
 
-def max_pool2d_backward(dout, cache):
-    """dout (N, C, OH, OW) -> dx (N, C, H, W): each window's gradient goes to its first maximum."""
+def max_pool2d_backward(dout, cache, gate=None):
+    """dout (N, C, OH, OW) -> dx (N, C, H, W): each window's gradient goes to its first maximum.
+
+    gate (N, C, OH, OW) or None: dout is first multiplied by (gate > 0), a ReLU's gradient
+    (the max pool of a ReLU's output passes its own output)."""
     if get_backend().runs_kernels:
-        return max_pool2d_backward_gpu(dout, cache)
-    return max_pool2d_backward_cpu(dout, cache)
+        return max_pool2d_backward_gpu(dout, cache, gate)
+    return max_pool2d_backward_cpu(dout, cache, gate)
 
 
 def avg_pool2d_forward(x, kernel_size=2, stride=None, padding="valid"):

@@ -8,7 +8,7 @@ from skimage.measure import block_reduce
 from dlcore.ops import avg_pool2d_backward, avg_pool2d_forward, max_pool2d_backward, max_pool2d_forward
 from dlcore.ops import pool as pool_ops
 
-from .op_check import THREAD_ORDERS, assert_close, check_op_gradients, random_array, run_op
+from .op_check import THREAD_ORDERS, assert_close, check_op_gradients, on_backend, random_array, run_op
 from .references import pool2d_reference
 
 POOLS = {"max": (max_pool2d_forward, max_pool2d_backward), "avg": (avg_pool2d_forward, avg_pool2d_backward)}
@@ -280,3 +280,19 @@ def test_numpy_max_pooling_passes_no_gradient_through_a_window_holding_nan(rng, 
     np.testing.assert_array_equal(np.isnan(out), holds_nan)
     assert_close(out[~holds_nan], expected_out[~holds_nan])
     assert_close(dx, expected_backward(np.where(holds_nan, 0.0, dout)))
+
+
+@pytest.mark.parametrize("window", [(2, 2, "valid"), (3, 2, "same")], ids=["tiled", "overlapping"])
+def test_max_backward_applies_a_relu_gate(backend, rng, window):
+    """gate=out multiplies dout by (out > 0) first: the ReLU's gradient for a pooled ReLU output."""
+    x = np.maximum(random_array(rng, (2, 3, 7, 7), np.float32) - 0.3, 0)  # a ReLU output: zero ties
+    out, _ = max_pool2d_forward(x, *window)
+    dout = random_array(rng, out.shape, np.float32)
+
+    def gated_and_masked(x, dout):
+        out, cache = max_pool2d_forward(x, *window)
+        return max_pool2d_backward(dout, cache, gate=out), max_pool2d_backward(dout * (out > 0), cache)
+
+    gated, masked = on_backend(backend, gated_and_masked, x, dout)
+    assert (out == 0).any()
+    np.testing.assert_array_equal(gated, masked)
