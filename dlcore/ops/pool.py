@@ -113,10 +113,11 @@ def max_pool2d_backward_cpu(dout, cache, gate=None):
     x, out, window = cache
     _check_dout("max_pool2d_backward", dout, x.shape, x.dtype, window)
     laid_out = _layout(x, window, -numpy.inf)
-    if gate is None:
-        dout = _in_memory_order_of(out, dout)  # for unit-stride loops against out below
-    else:  # dout * (gate > 0), laid out like out in the same pass
-        dout = numpy.multiply(dout, gate > 0, out=numpy.empty_like(out))
+    in_order = _in_memory_order_of(out, dout)  # for unit-stride loops against out below
+    if gate is not None:  # times (gate > 0): in place when in_order is already a copy
+        target = numpy.empty_like(out) if in_order is dout else in_order
+        in_order = numpy.multiply(in_order, gate > 0, out=target)
+    dout = in_order
     if _tiles(window) and _window_cells_runs_apart(x):
         grad = _tiled_max_grad(laid_out, out, dout, window)
     else:
