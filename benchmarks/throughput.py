@@ -90,8 +90,8 @@ def measure_case(frameworks, mode: str, batch: int, seconds: float, rounds: int,
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=12.0, help="timed seconds per case and framework")
-    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds the seconds are split into")
+    parser.add_argument("--seconds", type=float, default=15.0, help="timed seconds per case and framework")
+    parser.add_argument("--rounds", type=int, default=5, help="alternating rounds the seconds are split into")
     parser.add_argument("--backend", default="numpy", help="dlcore backend (numpy, cupy, emu)")
     parser.add_argument("--json", help="also save the results here")
     args = parser.parse_args(argv)
