@@ -97,20 +97,11 @@ def _measure(framework, batch, statistic, timings, step, plain_step, steps: int,
 
 def dlcore_breakdown(batch: int, steps: int, warmup: int, statistic: str, backend: str) -> dict:
     import dlcore
-    from benchmarks.steps import dlcore_train_step, synthetic_batch
-    from dlcore.backend import to_backend
-    from dlcore.losses import SoftmaxCrossEntropy
-    from dlcore.optim import Adam
-    from dlcore.zoo import mnist_cnn
+    from benchmarks.steps import dlcore_train_step, dlcore_training
 
     dlcore.set_backend(backend)
     plain_step = dlcore_train_step(batch)
-    dlcore.manual_seed(0)
-    model = mnist_cnn().train()
-    optimizer = Adam(model.parameters(), lr=1e-4)
-    loss_fn = SoftmaxCrossEntropy()
-    images, labels = synthetic_batch(batch)
-    x, y = to_backend(images), to_backend(labels)
+    model, optimizer, loss_fn, x, y = dlcore_training(batch)
 
     timings = Timings()
     for layer in model.layers:

@@ -21,14 +21,17 @@ def synthetic_batch(batch_size: int, seed: int = 0):
     return images, labels
 
 
-def dlcore_train_step(batch_size: int):
-    """A zero-argument callable running one forward + backward + Adam step of dlcore."""
+def dlcore_training(batch_size: int):
+    """(model, optimizer, loss_fn, x, y) of one dlcore training setup, seeded."""
     dlcore.manual_seed(0)
     model = mnist_cnn().train()
-    optimizer = Adam(model.parameters(), lr=1e-4)
-    loss_fn = SoftmaxCrossEntropy()
     images, labels = synthetic_batch(batch_size)
-    x, y = to_backend(images), to_backend(labels)
+    return model, Adam(model.parameters(), lr=1e-4), SoftmaxCrossEntropy(), to_backend(images), to_backend(labels)
+
+
+def dlcore_train_step(batch_size: int):
+    """A zero-argument callable running one forward + backward + Adam step of dlcore."""
+    model, optimizer, loss_fn, x, y = dlcore_training(batch_size)
 
     def step():
         loss = loss_fn(model(x), y)

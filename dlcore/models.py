@@ -211,12 +211,8 @@ class Sequential(Model):
             layer = self.layers[i]
             if hasattr(layer, "needs_input_grad"):  # set on every call: layers may be shared
                 layer.needs_input_grad = i > lowest or self.needs_input_grad
-            if i in relu_pools:
-                dout = layer.run_backward(dout, through_relu=True)
-            elif i + 1 in relu_pools:
-                dout = layer.run_backward(dout, relu_applied=True)
-            else:
-                dout = layer.run_backward(dout)
+            options = {"through_relu": True} if i in relu_pools else {"relu_applied": True} if i + 1 in relu_pools else {}
+            dout = layer.run_backward(dout, **options)
         return dout if self.needs_input_grad else None
 
     def _relu_pools(self, lowest: int) -> set[int]:

@@ -47,7 +47,7 @@ class MaxPool2D(_Pool2D):
         pooled dout, so the ReLU's own backward can skip it. The gradient of a window reaches
         only a cell equal to the window's maximum, and that cell's ReLU output is > 0 exactly
         when the maximum is: the same gradient, masked on an array kh*kw times smaller."""
-        return pool.max_pool2d_backward(dout, self._cache, gate=self._out if through_relu else None)
+        return type(self).backward_op(dout, self._cache, gate=self._out if through_relu else None)
 
 
 class AvgPool2D(_Pool2D):

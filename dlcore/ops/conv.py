@@ -50,7 +50,7 @@ from dlcore.ops.checks import (
 )
 from dlcore.ops.choice import Choice
 from dlcore.ops.launch import KernelFile, ceil_div
-from dlcore.ops.padding import Window2d, window_2d
+from dlcore.ops.padding import Window2d, even_slices, window_2d
 
 
 COLUMN_BLOCK_BYTES = 16 << 20  # columns of one block of output positions (half the L3 cache)
@@ -67,21 +67,14 @@ class _PositionBlock(NamedTuple):
         return slice(self.rows.start * out_w + self.cols.start, (self.rows.stop - 1) * out_w + self.cols.stop)
 
 
-def _even_slices(size: int, most: int) -> list[slice]:
-    """range(size) cut into the fewest near-equal slices of at most `most` items."""
-    count = -(-size // max(1, most))
-    step = -(-size // count)
-    return [slice(start, min(start + step, size)) for start in range(0, size, step)]
-
-
 def _position_blocks(window: Window2d, column_bytes: int) -> list[_PositionBlock]:
     """Blocks of output positions of about COLUMN_BLOCK_BYTES of columns (`column_bytes` per
     position): whole rows while a row fits, else even pieces of every row."""
     out_h, out_w = window.out_size
     per_block = COLUMN_BLOCK_BYTES // column_bytes  # positions
     if per_block >= out_w:
-        return [_PositionBlock(rows, slice(0, out_w)) for rows in _even_slices(out_h, per_block // out_w)]
-    return [_PositionBlock(slice(oh, oh + 1), cols) for oh in range(out_h) for cols in _even_slices(out_w, per_block)]
+        return [_PositionBlock(rows, slice(0, out_w)) for rows in even_slices(out_h, per_block // out_w)]
+    return [_PositionBlock(slice(oh, oh + 1), cols) for oh in range(out_h) for cols in even_slices(out_w, per_block)]
 
 
 def _tap_slices(window: Window2d, block: _PositionBlock, i: int = 0, j: int = 0) -> tuple[slice, slice]:

@@ -114,6 +114,13 @@ class Window2d:
         return padded[..., self.element_rows(i), self.element_cols(j)]
 
 
+def even_slices(size: int, most: int) -> list[slice]:
+    """range(size) cut into the fewest near-equal slices of at most `most` items."""
+    count = -(-size // max(1, most))
+    step = -(-size // count)
+    return [slice(start, min(start + step, size)) for start in range(0, size, step)]
+
+
 def window_2d(op: str, in_size: tuple[int, int], kernel, stride, padding) -> Window2d:
     """Window2d of an op from int-or-pair kernel/stride and padding int, pair, "same" or "valid"."""
     kernel_hw = as_pair(op, "kernel size", kernel)

@@ -37,10 +37,13 @@ class _Buffers(threading.local):
 _buffers = _Buffers()
 
 
+def _nbytes(shape: tuple[int, ...], dtype) -> int:
+    return int(numpy.prod(shape, dtype=numpy.int64)) * numpy.dtype(dtype).itemsize
+
+
 def take(role: str, shape: tuple[int, ...], dtype) -> numpy.ndarray:
     """An uninitialized C-contiguous array of `shape` and `dtype`, over `role`'s buffer."""
-    dtype = numpy.dtype(dtype)
-    nbytes = int(numpy.prod(shape, dtype=numpy.int64)) * dtype.itemsize
+    nbytes = _nbytes(shape, dtype)
     buffer = _buffers.by_role.get(role)
     if buffer is None or buffer.nbytes < nbytes:
         buffer = _buffers.by_role[role] = numpy.empty(nbytes, dtype=numpy.uint8)
@@ -49,8 +52,7 @@ def take(role: str, shape: tuple[int, ...], dtype) -> numpy.ndarray:
 
 def reusable(shape: tuple[int, ...], dtype) -> numpy.ndarray:
     """An uninitialized C-contiguous array: a recycled one of the same size, else fresh."""
-    dtype = numpy.dtype(dtype)
-    nbytes = int(numpy.prod(shape, dtype=numpy.int64)) * dtype.itemsize
+    nbytes = _nbytes(shape, dtype)
     same_size = _buffers.recycled.get(nbytes)
     if not same_size:
         return numpy.empty(shape, dtype=dtype)

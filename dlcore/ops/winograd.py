@@ -35,7 +35,7 @@ from typing import NamedTuple
 import numpy
 
 from dlcore.ops import scratch
-from dlcore.ops.padding import Window2d
+from dlcore.ops.padding import Window2d, even_slices
 
 TILE = 4  # m: outputs per tile side
 CHUNK_BYTES = 16 << 20  # of a chunk's largest Winograd-domain array: cache reuse against BLAS calls
@@ -271,23 +271,16 @@ def chunks(tiles: Tiling, batch: int, channels: int, itemsize: int) -> list[Chun
     per_row = per_tile * tiles.tiles[1]  # one image
     if per_row * batch <= CHUNK_BYTES:
         images = [slice(0, batch)]
-        rows = _even_slices(tiles.tiles[0], CHUNK_BYTES // (per_row * batch))
+        rows = even_slices(tiles.tiles[0], CHUNK_BYTES // (per_row * batch))
     else:
-        images = _even_slices(batch, max(1, CHUNK_BYTES // per_row))
-        rows = _even_slices(tiles.tiles[0], 1)
+        images = even_slices(batch, max(1, CHUNK_BYTES // per_row))
+        rows = even_slices(tiles.tiles[0], 1)
     out_h = tiles.out_size[0]
     return [
         Chunk(n, r, tiles._replace(tiles=(r.stop - r.start, tiles.tiles[1]), out_size=(min(out_h, r.stop * TILE) - r.start * TILE, tiles.out_size[1])))
         for n in images
         for r in rows
     ]
-
-
-def _even_slices(size: int, most: int) -> list[slice]:
-    """range(size) cut into the fewest near-equal slices of at most `most` items."""
-    count = -(-size // max(1, most))
-    step = -(-size // count)
-    return [slice(start, min(start + step, size)) for start in range(0, size, step)]
 
 
 # ---------------------------------------------------------------- forward and backward
