@@ -15,6 +15,8 @@ class Concatenate(Layer):
     gradient per input, in the input's shape.
     """
 
+    multi_input = True
+
     def check_input(self, xs):
         if not isinstance(xs, (list, tuple)) or not xs:
             raise TypeError(f"{self.describe()}: expected a non-empty list of arrays, got {type(xs).__name__}")
@@ -24,14 +26,17 @@ class Concatenate(Layer):
             raise ValueError(f"{self.describe()}: inputs have different batch sizes {sizes}")
         return xs
 
+    def output_shape(self, shapes):
+        sizes = [None if None in shape else math.prod(shape) for shape in shapes]
+        return (None if None in sizes else sum(sizes),)
+
     def forward(self, xs):  # [(N, ...), ...] -> (N, sum d_i)
         n = xs[0].shape[0]
-        self._cache = [x.shape for x in xs]
-        return xp().concatenate([x.reshape(n, -1) for x in xs], axis=1)
+        return xp().concatenate([x.reshape(n, -1) for x in xs], axis=1), [x.shape for x in xs]
 
-    def backward(self, dout):  # (N, sum d_i) -> [(N, ...), ...]
+    def backward(self, dout, cache, needs_input_grad=True):  # (N, sum d_i) -> [(N, ...), ...]
         grads, start = [], 0
-        for shape in self._cache:
+        for shape in cache:
             width = math.prod(shape[1:])
             grads.append(xp().ascontiguousarray(dout[:, start:start + width]).reshape(shape))
             start += width
