@@ -7,6 +7,8 @@ gradients in input order.
 from dlcore.ops.activation import (
     bias_relu_backward,
     bias_relu_forward,
+    leaky_relu_backward,
+    leaky_relu_forward,
     relu_backward,
     relu_forward,
     sigmoid_backward,
@@ -36,6 +38,8 @@ __all__ = [
     "dense_forward",
     "dropout_backward",
     "dropout_forward",
+    "leaky_relu_backward",
+    "leaky_relu_forward",
     "max_pool2d_backward",
     "max_pool2d_forward",
     "philox4x32",
