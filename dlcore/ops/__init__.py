@@ -18,6 +18,12 @@ from dlcore.ops.activation import (
 )
 from dlcore.ops.conv import conv2d_backward, conv2d_forward
 from dlcore.ops.dropout import dropout_backward, dropout_forward
+from dlcore.ops.global_pool import (
+    global_avg_pool2d_backward,
+    global_avg_pool2d_forward,
+    global_max_pool2d_backward,
+    global_max_pool2d_forward,
+)
 from dlcore.ops.linear import dense_backward, dense_forward
 from dlcore.ops.loss import softmax, softmax_cross_entropy
 from dlcore.ops.norm import batch_norm_backward, batch_norm_forward
@@ -38,6 +44,10 @@ __all__ = [
     "dense_forward",
     "dropout_backward",
     "dropout_forward",
+    "global_avg_pool2d_backward",
+    "global_avg_pool2d_forward",
+    "global_max_pool2d_backward",
+    "global_max_pool2d_forward",
     "leaky_relu_backward",
     "leaky_relu_forward",
     "max_pool2d_backward",
