@@ -26,18 +26,23 @@ from dlcore.ops.global_pool import (
 )
 from dlcore.ops.linear import dense_backward, dense_forward
 from dlcore.ops.loss import softmax, softmax_cross_entropy
+from dlcore.ops.merge import add_backward, add_forward, concatenate_backward, concatenate_forward
 from dlcore.ops.norm import batch_norm_backward, batch_norm_forward
 from dlcore.ops.padding import resolve_padding
 from dlcore.ops.pool import avg_pool2d_backward, avg_pool2d_forward, max_pool2d_backward, max_pool2d_forward
 from dlcore.ops.random import philox4x32, uniform
 
 __all__ = [
+    "add_backward",
+    "add_forward",
     "avg_pool2d_backward",
     "avg_pool2d_forward",
     "batch_norm_backward",
     "batch_norm_forward",
     "bias_relu_backward",
     "bias_relu_forward",
+    "concatenate_backward",
+    "concatenate_forward",
     "conv2d_backward",
     "conv2d_forward",
     "dense_backward",
