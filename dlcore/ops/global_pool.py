@@ -71,7 +71,12 @@ def global_max_pool2d_backward_cpu(dout, cache):
 
 _kernels = KernelFile(
     "global_pool.cu",
-    ("global_avg_pool2d_forward", "global_max_pool2d_forward", "global_avg_pool2d_backward", "global_max_pool2d_backward"),
+    (
+        "global_avg_pool2d_forward",
+        "global_max_pool2d_forward",
+        "global_avg_pool2d_backward",
+        "global_max_pool2d_backward",
+    ),
 )
 _BLOCK = 256  # threads per block: 8 warps, a plane per warp forward, a cell per thread backward
 _WARPS_PER_BLOCK = _BLOCK // 32

@@ -168,7 +168,11 @@ def test_concatenate_gradients(backend, rng, shapes, axis):
 @pytest.mark.parametrize(
     "shapes, axis, message",
     [
-        ([(2, 3, 5, 7), (2, 3, 5, 6)], 1, "the inputs must match in every dimension but axis 1, got shapes [(2, 3, 5, 7), (2, 3, 5, 6)]"),
+        (
+            [(2, 3, 5, 7), (2, 3, 5, 6)],
+            1,
+            "the inputs must match in every dimension but axis 1, got shapes [(2, 3, 5, 7), (2, 3, 5, 6)]",
+        ),
         ([(2, 3), (3, 3)], 1, "the inputs must match in every dimension but axis 1, got shapes [(2, 3), (3, 3)]"),
         ([(2, 3, 5, 7), (2, 3)], 1, "the inputs must all have one rank >= 2, got shapes [(2, 3, 5, 7), (2, 3)]"),
         ([(3,), (3,)], 1, "the inputs must all have one rank >= 2, got shapes [(3,), (3,)]"),
