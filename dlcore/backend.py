@@ -150,7 +150,13 @@ def to_backend(array, dtype=None):
 
 
 def kernels_dir() -> Path:
-    """Folder of the CUDA sources (the repository's kernels/, installed as dlcore.kernels)."""
+    """Folder of the CUDA sources: the kernels/ beside this dlcore package in a source checkout,
+    else the installed dlcore.kernels. The checkout comes first so that a second checkout (a git
+    worktree) compiles its own kernels even when another checkout is the editable install,
+    whose finder would map dlcore.kernels to that other checkout's kernels/."""
+    checkout = Path(__file__).resolve().parents[1] / "kernels"
+    if (checkout / "emu" / "cuda_emu.h").is_file():  # dlcore's own kernels/, not another package's
+        return checkout
     return Path(str(importlib.resources.files("dlcore.kernels")))
 
 

@@ -3,12 +3,14 @@
 //   relu(x) = max(x, 0)               drelu = dout * (out > 0)
 //   tanh(x)                           dtanh = dout * (1 - out^2)
 //   sigmoid(x) = 1 / (1 + e^-x)       dsig  = dout * out * (1 - out)
+//   leaky_relu(x) = x > 0 ? x : s*x   dleaky = out > 0 ? dout : s * dout   (slope s >= 0, so out > 0 iff x > 0)
 //   bias_relu(x, b) = relu(x + b[c])  dx = dout * (out > 0),  db[c] = sum of dx over all axes but 1
 // Layouts: elementwise arrays are n contiguous elements (any shape, C order); bias_relu views x
 // as (N, C, inner) with inner = H*W for (N, C, H, W) and inner = 1 for (N, F); b is (C,).
 // Backward kernels read the forward output (the op's cache), not the input.
 //
-//   relu/tanh/sigmoid_forward/backward  v1 grid-stride loop, one element per thread per step
+//   relu/tanh/sigmoid/leaky_relu_forward/backward
+//                                       v1 grid-stride loop, one element per thread per step
 //   bias_relu_forward                   v1 grid-stride loop, channel = (i / inner) % C
 //   bias_relu_backward_channels         v1 (N, C, H, W): a block per channel (grid-stride over
 //                                          channels) writes dx and reduces db[c] in a fixed order
@@ -75,6 +77,19 @@ template <typename T>
 __global__ void sigmoid_backward(const T* __restrict__ dout, const T* __restrict__ out, T* __restrict__ dx, int n) {
     for (unsigned int i = blockIdx.x * blockDim.x + threadIdx.x; i < (unsigned int)n; i += blockDim.x * gridDim.x)
         dx[i] = dout[i] * out[i] * (T(1) - out[i]);
+}
+
+template <typename T>
+__global__ void leaky_relu_forward(const T* __restrict__ x, T* __restrict__ out, int n, T negative_slope) {
+    for (unsigned int i = blockIdx.x * blockDim.x + threadIdx.x; i < (unsigned int)n; i += blockDim.x * gridDim.x)
+        out[i] = x[i] > T(0) ? x[i] : x[i] * negative_slope;  // NaN: NaN * slope = NaN
+}
+
+template <typename T>
+__global__ void leaky_relu_backward(const T* __restrict__ dout, const T* __restrict__ out, T* __restrict__ dx, int n,
+                                    T negative_slope) {
+    for (unsigned int i = blockIdx.x * blockDim.x + threadIdx.x; i < (unsigned int)n; i += blockDim.x * gridDim.x)
+        dx[i] = out[i] > T(0) ? dout[i] : dout[i] * negative_slope;
 }
 
 // ---------------------------------------------------------------------------------- bias + ReLU
@@ -145,6 +160,8 @@ __global__ void bias_relu_backward_features(const T* __restrict__ dout,  // (N, 
     template __global__ void tanh_backward<T>(const T*, const T*, T*, int);                                \
     template __global__ void sigmoid_forward<T>(const T*, T*, int);                                        \
     template __global__ void sigmoid_backward<T>(const T*, const T*, T*, int);                             \
+    template __global__ void leaky_relu_forward<T>(const T*, T*, int, T);                                  \
+    template __global__ void leaky_relu_backward<T>(const T*, const T*, T*, int, T);                       \
     template __global__ void bias_relu_forward<T>(const T*, const T*, T*, int, int, int);                  \
     template __global__ void bias_relu_backward_channels<T>(const T*, const T*, T*, T*, int, int, int);    \
     template __global__ void bias_relu_backward_features<T>(const T*, const T*, T*, T*, int, int);

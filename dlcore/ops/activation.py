@@ -3,7 +3,9 @@
   relu(x) = max(x, 0)          drelu = dout * (out > 0)
   tanh(x)                      dtanh = dout * (1 - out^2)
   sigmoid(x) = 1 / (1 + e^-x)  dsig  = dout * out * (1 - out)
-Caches hold the output, which the next layer keeps anyway.
+  leaky_relu(x) = x if x > 0 else slope * x, slope >= 0
+                               dleaky = dout if out > 0 else slope * dout (slope * dout at x = 0, as PyTorch)
+Caches hold the output, which the next layer keeps anyway (with slope >= 0, out > 0 exactly where x > 0).
 
 The GPU path (kernels/activation.cu) runs grid-stride elementwise kernels; bias_relu's db is a
 fixed-order per-channel reduction (a block per channel for NCHW, a column of threads per feature
@@ -76,6 +78,30 @@ def sigmoid_backward_cpu(dout, cache):
     return dout * out * (out.dtype.type(1) - out)
 
 
+def _check_negative_slope(op, negative_slope):
+    """A finite float >= 0 (a negative slope would make out > 0 no longer mean x > 0)."""
+    numeric = isinstance(negative_slope, (int, float, numpy.floating)) and not isinstance(negative_slope, bool)
+    if not (numeric and 0 <= negative_slope < numpy.inf):
+        raise ValueError(f"{op}: negative_slope must be a finite number >= 0, got {negative_slope!r}")
+
+
+def leaky_relu_forward_cpu(x, negative_slope=0.01):
+    """NumPy reference of `leaky_relu_forward`."""
+    op = "leaky_relu_forward"
+    require_float(op, "x", x)
+    _check_negative_slope(op, negative_slope)
+    slope = x.dtype.type(negative_slope)
+    out = numpy.where(x > 0, x, x * slope)
+    return out, (out, slope)
+
+
+def leaky_relu_backward_cpu(dout, cache):
+    """NumPy reference of `leaky_relu_backward`."""
+    out, slope = cache
+    _check_dout("leaky_relu_backward", dout, out)
+    return numpy.where(out > 0, dout, dout * slope)
+
+
 def bias_relu_forward_cpu(x, b):
     """NumPy reference of `bias_relu_forward`."""
     op = "bias_relu_forward"
@@ -107,6 +133,8 @@ _kernels = KernelFile(
         "tanh_backward",
         "sigmoid_forward",
         "sigmoid_backward",
+        "leaky_relu_forward",
+        "leaky_relu_backward",
         "bias_relu_forward",
         "bias_relu_backward_channels",
         "bias_relu_backward_features",
@@ -166,6 +194,29 @@ def sigmoid_forward_gpu(x):
 def sigmoid_backward_gpu(dout, cache):
     """CUDA launcher of `sigmoid_backward`."""
     return _elementwise_backward_gpu("sigmoid_backward", dout, cache)
+
+
+def leaky_relu_forward_gpu(x, negative_slope=0.01):
+    """CUDA launcher of `leaky_relu_forward`."""
+    op = "leaky_relu_forward"
+    require_float(op, "x", x)
+    _check_negative_slope(op, negative_slope)
+    x = launch.contiguous(x)
+    slope = launch.scalar(negative_slope, x.dtype)
+    out = launch.empty(x.shape, x.dtype)
+    _kernels.get(op, x.dtype)((_grid(x.size),), (_BLOCK,), (x, out, launch.i32(x.size), slope))
+    return out, (out, slope)
+
+
+def leaky_relu_backward_gpu(dout, cache):
+    """CUDA launcher of `leaky_relu_backward`."""
+    op = "leaky_relu_backward"
+    out, slope = cache
+    _check_dout(op, dout, out)
+    dout = launch.contiguous(dout)
+    dx = launch.empty(out.shape, out.dtype)
+    _kernels.get(op, out.dtype)((_grid(out.size),), (_BLOCK,), (dout, out, dx, launch.i32(out.size), slope))
+    return dx
 
 
 def bias_relu_forward_gpu(x, b):
@@ -247,6 +298,21 @@ def sigmoid_backward(dout, cache):
     if get_backend().runs_kernels:
         return sigmoid_backward_gpu(dout, cache)
     return sigmoid_backward_cpu(dout, cache)
+
+
+def leaky_relu_forward(x, negative_slope=0.01):
+    """x (any shape) -> (x where x > 0 else negative_slope * x, cache); negative_slope >= 0
+    (PyTorch's name and default; Keras calls it alpha)."""
+    if get_backend().runs_kernels:
+        return leaky_relu_forward_gpu(x, negative_slope)
+    return leaky_relu_forward_cpu(x, negative_slope)
+
+
+def leaky_relu_backward(dout, cache):
+    """dout like x -> dx = dout where x > 0, else negative_slope * dout (x = 0 included)."""
+    if get_backend().runs_kernels:
+        return leaky_relu_backward_gpu(dout, cache)
+    return leaky_relu_backward_cpu(dout, cache)
 
 
 def bias_relu_forward(x, b):

@@ -1,4 +1,4 @@
-"""ReLU, tanh, sigmoid and the fused bias + ReLU: values, stability, gradients, dtypes."""
+"""ReLU, tanh, sigmoid, leaky ReLU and the fused bias + ReLU: values, stability, gradients, dtypes."""
 
 import math
 
@@ -8,6 +8,8 @@ import pytest
 from dlcore.ops import (
     bias_relu_backward,
     bias_relu_forward,
+    leaky_relu_backward,
+    leaky_relu_forward,
     relu_backward,
     relu_forward,
     sigmoid_backward,
@@ -23,6 +25,7 @@ ACTIVATIONS = {
     "relu": (relu_forward, relu_backward, lambda v: max(v, 0.0)),
     "tanh": (tanh_forward, tanh_backward, math.tanh),
     "sigmoid": (sigmoid_forward, sigmoid_backward, lambda v: 1 / (1 + math.exp(-v))),
+    "leaky_relu": (leaky_relu_forward, leaky_relu_backward, lambda v: v if v > 0 else 0.01 * v),  # default slope
 }
 
 
@@ -87,7 +90,7 @@ def test_bias_relu_gradients(backend, rng, shape):
     check_op_gradients(bias_relu_forward, bias_relu_backward, [x, b], backend=backend)
 
 
-@pytest.mark.parametrize("forward", [relu_forward, tanh_forward, sigmoid_forward])
+@pytest.mark.parametrize("forward", [relu_forward, tanh_forward, sigmoid_forward, leaky_relu_forward])
 def test_integer_input_is_rejected(forward):
     with pytest.raises(ValueError, match="must be float32 or float64, got dtype int64"):
         forward(np.arange(4))
@@ -105,6 +108,38 @@ def test_bias_relu_bad_arguments():
         bias_relu_forward(np.zeros((2, 3, 4)), np.zeros(3))
     with pytest.raises(ValueError, match="b must have the dtype of x .float32., got dtype float64"):
         bias_relu_forward(np.zeros((2, 3), np.float32), np.zeros(3))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("slope", [0.0, 0.2, 1.5])
+def test_leaky_relu_slopes(backend, rng, slope, dtype):
+    x = random_array(rng, (3, 4, 5), dtype, scale=3.0)
+    x[0, 0, :2] = 0.0  # the kink: gradient slope * dout there, as PyTorch
+    dout = random_array(rng, x.shape, dtype)
+    params = {"negative_slope": slope}
+    out, dx = run_op(backend, leaky_relu_forward, [x], params, leaky_relu_backward, dout)
+    assert out.dtype == dx.dtype == dtype
+    x64, dout64 = x.astype(np.float64), dout.astype(np.float64)
+    assert_close(out, np.where(x64 > 0, x64, slope * x64), dtype)
+    assert_close(dx, np.where(x64 > 0, dout64, slope * dout64), dtype)
+
+
+@pytest.mark.parametrize("slope", [0.0, 0.3, 2.0])
+def test_leaky_relu_gradients(backend, rng, slope):
+    x = _away_from_zero(rng, (2, 3, 4, 5))
+    check_op_gradients(leaky_relu_forward, leaky_relu_backward, [x], {"negative_slope": slope}, backend=backend)
+
+
+def test_leaky_relu_propagates_nan(backend):
+    x = np.array([np.nan, -1.0, 2.0])
+    out, _ = run_op(backend, leaky_relu_forward, [x], {"negative_slope": 0.5})
+    np.testing.assert_array_equal(out, [np.nan, -0.5, 2.0])
+
+
+@pytest.mark.parametrize("slope", [-0.1, float("nan"), float("inf"), "0.1", None, True])
+def test_leaky_relu_bad_slope(slope):
+    with pytest.raises(ValueError, match=r"leaky_relu_forward: negative_slope must be a finite number >= 0"):
+        leaky_relu_forward(np.zeros(3), slope)
 
 
 def test_bad_dout_shape():
