@@ -282,20 +282,24 @@ class Model:
         """One row per node: name, layer type, output shape (per sample; ? where unknown),
         the nodes or inputs it reads, its parameters (frozen and shared calls marked); then
         the totals."""
-        rows = [f"{'node':<18}{'type':<18}{'output shape':<20}{'parameters':>12}  inputs"]
+        table = []
         seen = set()
         for node in self.nodes:
             layer = node.layer
-            shape = "?" if node.output.shape is None else batch_shape_text(node.output.shape)
             count = sum(int(p.data.size) for p in layer.parameters().values())
-            mark = "  frozen" if layer.frozen else ""
-            params = f"{count:>12,}" if id(layer) not in seen else f"{'(shared)':>12}"
+            table.append((self._node_names[id(node)], type(layer).__name__,
+                          "?" if node.output.shape is None else batch_shape_text(node.output.shape),
+                          f"{count:,}" if id(layer) not in seen else "(shared)",
+                          ", ".join(self._tensor_name(t) for t in node.inputs) + ("  frozen" if layer.frozen else "")))
             seen.add(id(layer))
-            reads = ", ".join(self._tensor_name(t) for t in node.inputs)
-            rows.append(f"{self._node_names[id(node)]:<18}{type(layer).__name__:<18}{shape:<20}{params}  {reads}{mark}")
+        header = ("node", "type", "output shape", "parameters", "inputs")
+        widths = [max(len(row[i]) for row in [header, *table]) + 2 for i in range(4)]
+        rows = ["".join(cell.rjust(w) if i == 3 else cell.ljust(w) for i, (cell, w) in enumerate(zip(row, widths)))
+                + "  " + row[4] for row in [header, *table]]
         params = self.parameters()
-        rows.append(f"{'total parameters':<56}{sum(int(p.data.size) for p in params):>12,}")
-        rows.append(f"{'trainable':<56}{sum(int(p.data.size) for p in params if p.trainable):>12,}")
+        width = sum(widths)
+        rows.append("total parameters".ljust(width - 12) + f"{sum(int(p.data.size) for p in params):>12,}")
+        rows.append("trainable".ljust(width - 12) + f"{sum(int(p.data.size) for p in params if p.trainable):>12,}")
         return "\n".join(rows)
 
 
