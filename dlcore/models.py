@@ -14,16 +14,15 @@ that ran the last forward.
 """
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from dlcore import checkpoint, training
-from dlcore.backend import to_numpy, xp
+from dlcore.backend import to_numpy
 from dlcore.graph import fusion, topology
 from dlcore.graph.engine import NodeStep, Plan
 from dlcore.graph.tensor import Input, SymbolicTensor
 from dlcore.layers.base import Layer, batch_shape_text
+from dlcore.layers.merge import FlattenConcatenate
 from dlcore.parameter import Parameter
 
 
@@ -342,36 +341,6 @@ class Sequential(Model):
 
     def __len__(self):
         return len(self.sequence)
-
-
-class FlattenConcatenate(Layer):
-    """MultiInput's merge: each input flattened, then joined along features:
-    [(N, ...), (N, ...), ...] -> (N, d_1 + d_2 + ...), d_i the size of one sample of input i."""
-
-    multi_input = True
-    default_name = "concatenate"
-
-    def check_input(self, xs):
-        if not isinstance(xs, (list, tuple)) or not xs:
-            raise TypeError(f"{self.describe()}: expected a non-empty list of arrays, got {type(xs).__name__}")
-        xs = [Layer.check_input(self, x) for x in xs]  # each: a non-empty float array
-        sizes = [int(x.shape[0]) for x in xs]
-        if len(set(sizes)) != 1:
-            raise ValueError(f"{self.describe()}: inputs have different batch sizes {sizes}")
-        return xs
-
-    def output_shape(self, shapes):
-        sizes = [None if None in shape else math.prod(shape) for shape in shapes]
-        return (None if None in sizes else sum(sizes),)
-
-    def forward(self, xs):  # [(N, ...), ...] -> (N, sum d_i)
-        n = xs[0].shape[0]
-        return xp().concatenate([x.reshape(n, -1) for x in xs], axis=1), [x.shape for x in xs]
-
-    def backward(self, dout, cache, needs_input_grad=True):  # (N, sum d_i) -> [(N, ...), ...]
-        ends = np.cumsum([math.prod(shape[1:]) for shape in cache])
-        return [xp().ascontiguousarray(dout[:, end - math.prod(shape[1:]):end]).reshape(shape)
-                for shape, end in zip(cache, ends)]
 
 
 class MultiInput(Model):

@@ -8,6 +8,7 @@ whose gradient is not needed gets None.
 from __future__ import annotations
 
 import abc
+import math
 import numbers
 
 from dlcore.layers.base import Layer
@@ -114,3 +115,26 @@ class Concatenate(_Merge):
     def backward(self, dout, cache, needs_input_grad=True):  # -> one view of dout per input
         self._require_cache(cache)
         return self._keep_wanted(merge.concatenate_backward(dout, cache), needs_input_grad)
+
+
+class FlattenConcatenate(_Merge):
+    """Flattens each input to (N, d_i), then joins them: [(N, ...), ...] -> (N, d_1 + d_2 + ...),
+    d_i the size of one sample of input i (MultiInput's merge of its branches)."""
+
+    least_inputs = 1
+    default_name = "concatenate"
+
+    def _merged_shape(self, shapes, batch_dim):
+        flat = [(shape[0], math.prod(shape[1:])) if batch_dim else (math.prod(shape),) for shape in shapes]
+        return (*flat[0][:-1], sum(shape[-1] for shape in flat))
+
+    def forward(self, xs):  # [(N, ...), ...] -> (N, sum d_i)
+        shapes = [x.shape for x in xs]
+        out, cache = merge.concatenate_forward([x.reshape(x.shape[0], -1) for x in xs], 1)
+        return out, (cache, shapes) if self.training else None
+
+    def backward(self, dout, cache, needs_input_grad=True):  # -> one gradient per input, in its shape
+        self._require_cache(cache)
+        cache, shapes = cache
+        grads = [grad.reshape(shape) for grad, shape in zip(merge.concatenate_backward(dout, cache), shapes)]
+        return self._keep_wanted(grads, needs_input_grad)
