@@ -8,6 +8,7 @@ from dlcore.ops import pool
 class _Pool2D(Layer):
     forward_op = None
     backward_op = None
+    forward_options: dict = {}  # keyword arguments of forward_op beyond the window
 
     def __init__(self, kernel_size=2, stride=None, padding="valid", name: str | None = None):
         super().__init__(name)
@@ -25,7 +26,7 @@ class _Pool2D(Layer):
         return len(shape) == 4
 
     def forward(self, x):  # (N, C, H, W) -> (N, C, H', W')
-        out, self._cache = type(self).forward_op(x, self.kernel_size, self.stride, self.padding)
+        out, self._cache = type(self).forward_op(x, self.kernel_size, self.stride, self.padding, **self.forward_options)
         return out
 
     def backward(self, dout):
@@ -51,7 +52,18 @@ class MaxPool2D(_Pool2D):
 
 
 class AvgPool2D(_Pool2D):
-    """Mean over each window; 'same' padding averages the real cells only (as TensorFlow)."""
+    """Mean over each window. Padding (an int, a pair or 'same') averages the real cells only
+    (count_include_pad=False: TensorFlow's 'same', PyTorch's count_include_pad=False); with
+    count_include_pad=True each window's sum is divided by kh * kw, the padding counting as
+    zeros (PyTorch's default: set it when porting a PyTorch model)."""
 
     forward_op = staticmethod(pool.avg_pool2d_forward)
     backward_op = staticmethod(pool.avg_pool2d_backward)
+
+    def __init__(self, kernel_size=2, stride=None, padding="valid", count_include_pad: bool = False,
+                 name: str | None = None):
+        super().__init__(kernel_size, stride, padding, name)
+        if not isinstance(count_include_pad, bool):
+            raise ValueError(f"AvgPool2D: count_include_pad must be True or False, got {count_include_pad!r}")
+        self.count_include_pad = count_include_pad
+        self.forward_options = {"count_include_pad": count_include_pad}

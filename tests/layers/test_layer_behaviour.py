@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from dlcore.init import Constant, TruncatedNormal
-from dlcore.layers import BatchNorm1D, BatchNorm2D, Conv2D, Dense, Dropout, Flatten, MaxPool2D, ReLU
+from dlcore.layers import AvgPool2D, BatchNorm1D, BatchNorm2D, Conv2D, Dense, Dropout, Flatten, MaxPool2D, ReLU
 from tests.robustness import rejects
 
 
@@ -85,10 +85,18 @@ def test_bad_input_names_the_layer_and_both_shapes(layer, x, expected):
     (lambda: Dropout(1.0), r"rate must be in \[0, 1\)"),
     (lambda: BatchNorm2D(3, momentum=2), r"momentum must be in \[0, 1\]"),
     (lambda: MaxPool2D(2, stride=0), "stride must be a positive int"),
+    (lambda: AvgPool2D(2, count_include_pad="yes"), "count_include_pad must be True or False, got 'yes'"),
 ])
 def test_bad_layer_arguments_are_rejected(make, expected):
     with rejects(ValueError, match=expected):
         make()
+
+
+@pytest.mark.parametrize("count_include_pad, expected", [(False, [[1.0, 1.0], [1.0, 1.0]]),
+                                                         (True, [[1.0, 0.5], [0.5, 0.25]])])
+def test_avg_pool_divides_by_real_cells_unless_asked_to_count_the_padding(count_include_pad, expected):
+    layer = AvgPool2D(2, padding="same", count_include_pad=count_include_pad)  # 3x3 padded below and right
+    np.testing.assert_array_equal(layer(np.ones((1, 1, 3, 3), np.float32))[0, 0], expected)
 
 
 def test_freeze_stops_gradients_reaching_parameters():
