@@ -146,6 +146,16 @@ def pair(value, what: str, owner: str) -> tuple[int, int]:
     return int(values[0]), int(values[1])
 
 
+def padding_argument(padding, owner: str):
+    """'same' / 'valid' in any case (as the ops accept them: "SAME" is TensorFlow's spelling),
+    an int or a pair; strings come back lower-case."""
+    if isinstance(padding, str) and padding.lower() in ("same", "valid"):
+        return padding.lower()
+    if isinstance(padding, (int, np.integer, tuple, list)) and not isinstance(padding, bool):
+        return padding
+    raise ValueError(f"{owner}: padding must be 'same', 'valid', an int or a pair, got {padding!r}")
+
+
 def positive_int(value, what: str, owner: str) -> int:
     if not isinstance(value, (int, np.integer)) or value < 1:
         raise ValueError(f"{owner}: {what} must be a positive int, got {value!r}")

@@ -1,7 +1,7 @@
 """Pooling layers over NCHW input: MaxPool2D, AvgPool2D."""
 from __future__ import annotations
 
-from dlcore.layers.base import Layer, pair
+from dlcore.layers.base import Layer, padding_argument, pair
 from dlcore.ops import pool
 
 
@@ -15,9 +15,7 @@ class _Pool2D(Layer):
         owner = type(self).__name__
         self.kernel_size = pair(kernel_size, "kernel_size", owner)
         self.stride = self.kernel_size if stride is None else pair(stride, "stride", owner)
-        if not (padding in ("same", "valid") or isinstance(padding, (int, tuple, list))):
-            raise ValueError(f"{owner}: padding must be 'same', 'valid', an int or a pair, got {padding!r}")
-        self.padding = padding
+        self.padding = padding_argument(padding, owner)
 
     def expected_shape(self):
         return "(N, C, H, W)"

@@ -81,6 +81,7 @@ def test_bad_input_names_the_layer_and_both_shapes(layer, x, expected):
     (lambda: Conv2D(0, 4, 3), "in_channels must be a positive int"),
     (lambda: Conv2D(1, 4, (3, 0)), "kernel_size must be a positive int or a pair"),
     (lambda: Conv2D(1, 4, 3, padding="full"), "padding must be 'same', 'valid'"),
+    (lambda: MaxPool2D(2, padding=None), "padding must be 'same', 'valid', an int or a pair, got None"),
     (lambda: Dense(3, 2, activation="gelu"), "activation must be one of"),
     (lambda: Dropout(1.0), r"rate must be in \[0, 1\)"),
     (lambda: BatchNorm2D(3, momentum=2), r"momentum must be in \[0, 1\]"),
@@ -90,6 +91,13 @@ def test_bad_input_names_the_layer_and_both_shapes(layer, x, expected):
 def test_bad_layer_arguments_are_rejected(make, expected):
     with rejects(ValueError, match=expected):
         make()
+
+
+def test_padding_names_are_case_insensitive_as_in_the_ops():
+    x = np.random.default_rng(0).standard_normal((2, 1, 7, 7)).astype(np.float32)
+    np.testing.assert_array_equal(Conv2D(1, 2, 3, padding="SAME", rng=0)(x), Conv2D(1, 2, 3, padding="same", rng=0)(x))
+    assert Conv2D(1, 2, 3, padding="Valid").padding == "valid"
+    assert MaxPool2D(2, padding="SAME")(x).shape == AvgPool2D(2, padding="Same")(x).shape == (2, 1, 4, 4)
 
 
 @pytest.mark.parametrize("count_include_pad, expected", [(False, [[1.0, 1.0], [1.0, 1.0]]),
