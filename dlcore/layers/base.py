@@ -112,6 +112,10 @@ class Layer(abc.ABC):
         return True
 
     def check_input(self, x):
+        """x, checked (array type, device, shape, a non-empty batch, a floating-point dtype) and
+        cast to the dtype of the layer's parameters when it differs: the parameters decide what
+        a layer computes in (float64 data into a float32 model computes in float32, as Keras
+        does). Ops, which own no parameters, never convert and refuse mismatched dtypes."""
         if not hasattr(x, "shape") or not hasattr(x, "dtype"):
             raise TypeError(f"{self.describe()}: expected an array, got {type(x).__name__}")
         check_location(self.describe(), x)
