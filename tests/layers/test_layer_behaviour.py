@@ -3,7 +3,9 @@ import numpy as np
 import pytest
 
 from dlcore.init import Constant, TruncatedNormal
-from dlcore.layers import AvgPool2D, BatchNorm1D, BatchNorm2D, Conv2D, Dense, Dropout, Flatten, MaxPool2D, ReLU
+from dlcore.layers import (
+    AvgPool2D, BatchNorm1D, BatchNorm2D, Conv2D, Dense, Dropout, Flatten, MaxPool2D, ReLU, set_dropout,
+)
 from tests.robustness import rejects
 
 
@@ -127,3 +129,31 @@ def test_arrays_on_the_wrong_device_are_clear_errors():
             dense(np.ones((2, 3), np.float32))
     with rejects(TypeError, match=r"ReLU: got a CuPy \(GPU\) array, but the 'numpy' backend"):
         ReLU()(cupy.ones((2, 3), cupy.float32))
+
+
+def test_dropout_can_be_switched_off_in_training_mode():
+    x = np.ones((4, 100), dtype=np.float32)
+    layer = Dropout(0.5, seed=3)
+    layer.enabled = False
+    assert layer.training
+    np.testing.assert_array_equal(layer(x), x)
+    np.testing.assert_array_equal(layer.backward(x), x)
+    assert layer.calls == 0  # no mask drawn: switched back on, it continues the same masks
+    layer.enabled = True
+    np.testing.assert_array_equal(layer(x), Dropout(0.5, seed=3)(x))
+
+
+def test_set_dropout_switches_every_dropout_of_a_model_and_leaves_the_mode():
+    import dlcore
+
+    model = dlcore.Sequential([Dense(100, 100, rng=0), Dropout(0.5, seed=1), Dense(100, 100, rng=1), Dropout(0.3, seed=2)])
+    model.train()
+    x = np.ones((4, 100), dtype=np.float32)
+    assert set_dropout(model, False) == [model.layers[1], model.layers[3]]
+    assert model.training and not any(layer.enabled for layer in model.layers[1::2])
+    np.testing.assert_array_equal(model(x), model.eval()(x))  # the same as without dropout
+    model.train()
+    set_dropout(model, True)
+    assert not np.array_equal(model(x), model.eval()(x))
+    with rejects(TypeError, match="set_dropout: expected a model with a `layers` list"):
+        set_dropout(object(), False)
