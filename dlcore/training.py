@@ -16,6 +16,7 @@ from dlcore.backend import OUT_OF_MEMORY_ERRORS, get_backend, to_backend, to_num
 from dlcore.callbacks import CallbackList, ProgressBar
 from dlcore.data.batching import BatchSampler
 from dlcore.history import History
+from dlcore.input_checks import NonFiniteCounter, non_finite_loss_error, warn_if_unscaled
 from dlcore.losses import SoftmaxCrossEntropy
 from dlcore.seeding import as_generator
 from dlcore.training_run import TrainingRun
@@ -66,7 +67,8 @@ def predict(model, x, batch_size: int = 1000):
 
 
 def evaluate(model, x, y, batch_size: int = 1000, loss=None) -> dict[str, float]:
-    """{'loss': mean loss, 'accuracy': fraction of argmax(outputs) == labels}, in eval mode."""
+    """{'loss': mean loss, 'accuracy': fraction of argmax(outputs) == labels}, in eval mode; warns
+    (NonFiniteDataWarning) when inputs hold NaN or Inf, which make both meaningless."""
     inputs = _as_inputs(x)
     n = _check_lengths(inputs, y)
     loss_fn = loss or SoftmaxCrossEntropy()
@@ -74,15 +76,18 @@ def evaluate(model, x, y, batch_size: int = 1000, loss=None) -> dict[str, float]
     labels = _class_labels(y)
     was_training = model.training
     model.eval()
-    total_loss, correct = 0.0, 0
+    total_loss, correct, non_finite = 0.0, 0, NonFiniteCounter()
     try:
         for i in range(0, n, batch_size):
             part = slice(i, i + batch_size)
-            logits = model(*_batch(inputs, part))
+            batch = _batch(inputs, part)
+            non_finite.add(batch)
+            logits = model(*batch)
             total_loss += float(loss_fn(logits, to_backend(y[part]))) * len(labels[part])
             correct += int((to_numpy(logits).argmax(axis=1) == labels[part]).sum())
     finally:
         model.train(was_training)
+    non_finite.warn(n)
     return {"loss": total_loss / n, "accuracy": correct / n}
 
 
@@ -131,6 +136,7 @@ def fit(model, x, y, *, optimizer, loss=None, batch_size: int = 32, epochs: int 
         callbacks.insert(0, ProgressBar())
     hooks = CallbackList(callbacks, run)
     model.train()
+    scale_checked = False
     try:
         hooks.on_train_begin()
         while run.iteration < total and not run.stop_training:
@@ -139,12 +145,14 @@ def fit(model, x, y, *, optimizer, loss=None, batch_size: int = 32, epochs: int 
             index = run.sampler.next_indices()
             labels = y[index]
             try:
-                logits = model(*_training_batch(inputs, index, augment))
+                batch = _training_batch(inputs, index, augment)
+                if not scale_checked:  # a hint from the first batch of this fit
+                    warn_if_unscaled(batch)
+                    scale_checked = True
+                logits = model(*batch)
                 value = float(loss_fn(logits, to_backend(labels)))
                 if not math.isfinite(value):
-                    raise FloatingPointError(
-                        f"loss is {value} at iteration {iteration}: training diverged "
-                        "(lower the learning rate or check the data)")
+                    raise non_finite_loss_error(value, iteration, batch, labels)
                 model.backward(loss_fn.backward())
                 optimizer.step()
             except OUT_OF_MEMORY_ERRORS as error:
