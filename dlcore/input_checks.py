@@ -64,8 +64,8 @@ def non_finite_loss_error(value: float, iteration: int, inputs: tuple, labels) -
     if found:
         return FloatingPointError(
             f"loss is {value} at iteration {iteration} because {'; '.join(found)}: the data, not the "
-            "learning rate. Find the samples with np.isfinite(x).reshape(len(x), -1).all(axis=1), "
-            "then fix or drop them before training")
+            "learning rate. np.isfinite(x).reshape(len(x), -1).all(axis=1) marks the finite samples; "
+            "fix or drop the others before training")
     return FloatingPointError(
         f"loss is {value} at iteration {iteration} with a finite input batch: training diverged "
         "(lower the learning rate, or check the labels and the loss)")
@@ -88,7 +88,7 @@ class NonFiniteCounter:
             warnings.warn(
                 f"evaluate: {self.samples} of {total} samples hold NaN or Inf input values; the loss is then "
                 "nan and those samples' predictions are arbitrary, so loss and accuracy are not meaningful. "
-                "Find them with np.isfinite(x).reshape(len(x), -1).all(axis=1) and fix or drop them",
+                "np.isfinite(x).reshape(len(x), -1).all(axis=1) marks the finite samples; fix or drop the others",
                 NonFiniteDataWarning, stacklevel=3)
 
 
