@@ -131,9 +131,31 @@ def array_location(array) -> str:
     return "gpu" if cupy is not None and isinstance(array, cupy.ndarray) else "host"
 
 
+_OTHER_FRAMEWORKS = ("torch", "jax", "jaxlib", "tensorflow", "mlx", "paddle")
+
+
+def foreign_array_advice(array) -> str | None:
+    """For an array of another framework (a torch.Tensor, a JAX or TensorFlow array, anything
+    else with __dlpack__ that is not NumPy or CuPy): what it is and how to convert it. None for
+    NumPy and CuPy arrays and for what is no array at all."""
+    cls = type(array)
+    package = cls.__module__.split(".")[0]
+    if package in ("numpy", "cupy") or not (package in _OTHER_FRAMEWORKS or hasattr(array, "__dlpack__")):
+        return None
+    name = "torch.Tensor" if package == "torch" else f"{cls.__module__}.{cls.__qualname__}"
+    convert = "x.detach().cpu().numpy()" if package == "torch" else "numpy.asarray(x)"
+    return (f"got a {name}; dlcore computes on NumPy arrays (numpy and emu backends) and CuPy arrays "
+            f"(cupy backend): convert it with {convert}, or share its memory through DLPack with "
+            "numpy.from_dlpack(x) (CPU memory) or cupy.from_dlpack(x) (GPU memory)")
+
+
 def check_location(owner: str, array) -> None:
-    """Raise if `array` lives where the current backend does not compute
-    (a NumPy array given to the cupy backend, or a CuPy array to numpy / emu)."""
+    """Raise if `array` is another framework's array (a torch.Tensor: say how to convert it)
+    or lives where the current backend does not compute (a NumPy array given to the cupy
+    backend, or a CuPy array to numpy / emu)."""
+    advice = foreign_array_advice(array)
+    if advice is not None:
+        raise TypeError(f"{owner}: {advice}")
     backend = get_backend()
     expected = "gpu" if backend.name == "cupy" else "host"
     found = array_location(array)

@@ -5,7 +5,8 @@ Keys (plain arrays; text and nested values are JSON in 0-d unicode arrays, never
   param/<layer>.<name>         parameters, e.g. param/conv1.weight (32, 1, 5, 5) float32
   buffer/<layer>.<name>        buffers, e.g. buffer/bn1.running_mean (C,)
   state/<layer>.<name>         integer layer state, e.g. state/dropout.calls
-  optim/type, optim/steps, optim/lr, optim/initial_lr
+  optim/type, optim/steps, optim/lr, optim/initial_lr   (optim/steps: step() calls)
+  optim/step/<param>           0-d int64, the updates each parameter has had (Adam's bias correction)
   optim/<slot>/<param>         per-parameter state, e.g. optim/exp_avg/conv1.weight
   train/<key>                  fit's progress (TrainingRun.state_dict: iteration, sampler, rng, history, ...)
   extra/<key>                  the caller's metadata
@@ -13,7 +14,9 @@ Keys (plain arrays; text and nested values are JSON in 0-d unicode arrays, never
 A save writes a temporary file beside the target, fsyncs it and renames it into place, so
 a process killed mid-save leaves the previous checkpoint loadable. A load checks every
 name, shape and dtype against the model (and optimizer) before it changes anything, and
-reports every mismatch in one CheckpointMismatchError.
+reports every mismatch in one CheckpointMismatchError. Checkpoints written before the
+per-parameter counts existed (no optim/step/ keys) still load: every parameter then gets
+optim/steps, the count those versions used for all of them.
 
     save(path, model, optimizer)   load(path, model, optimizer) -> Checkpoint
     read(path) -> Checkpoint       restore(checkpoint, model, optimizer)   (inspect, then apply)
@@ -33,6 +36,7 @@ from dlcore.safe_npz import read_npz
 FORMAT_VERSION = 1
 _INT64 = np.iinfo(np.int64)
 _OPTIM_SCALARS = ("optim/type", "optim/steps", "optim/lr", "optim/initial_lr")
+_PARAMETER_STEPS = "optim/step/"
 
 
 class CheckpointError(ValueError):
@@ -76,6 +80,7 @@ def save(path, model, optimizer=None, training_state: dict | None = None, extra:
     arrays |= {key: np.asarray(value) for key, value in _layer_states(model).items()}
     if optimizer is not None:
         arrays |= _optimizer_scalars(optimizer)
+        arrays |= {key: np.asarray(steps, dtype=np.int64) for key, steps in _parameter_steps(model, optimizer).items()}
         arrays |= {key: to_numpy(value) for key, value in _optimizer_arrays(model, optimizer).items()}
     arrays |= {f"train/{key}": _encode(value) for key, value in (training_state or {}).items()}
     arrays |= {f"extra/{key}": _encode(value) for key, value in (extra or {}).items()}
@@ -161,6 +166,12 @@ def _optimizer_arrays(model, optimizer) -> dict[str, object]:
             for name, array in zip(names, arrays) if array is not None}
 
 
+def _parameter_steps(model, optimizer) -> dict[str, int]:
+    """{"optim/step/conv1.weight": updates that parameter has had, ...}, one per optimizer parameter."""
+    names = _parameter_names(model, optimizer)
+    return {f"{_PARAMETER_STEPS}{name}": steps for name, steps in zip(names, optimizer.parameter_steps)}
+
+
 def _optimizer_scalars(optimizer) -> dict[str, np.ndarray]:
     return {"optim/type": np.asarray(type(optimizer).__name__),
             "optim/steps": np.asarray(optimizer.steps, dtype=np.int64),
@@ -172,6 +183,10 @@ def _restore_optimizer(model, optimizer, stored):
     for key, target in _optimizer_arrays(model, optimizer).items():
         target[...] = to_backend(stored[key])
     optimizer.steps = int(stored["optim/steps"])
+    if _section(stored, _PARAMETER_STEPS):
+        optimizer.parameter_steps = [int(stored[key]) for key in _parameter_steps(model, optimizer)]
+    else:  # written before per-parameter counts: every parameter had the optimizer's count
+        optimizer.parameter_steps = [optimizer.steps] * len(optimizer.params)
     optimizer.lr = float(stored["optim/lr"])
     optimizer.initial_lr = float(stored["optim/initial_lr"])
 
@@ -217,8 +232,13 @@ def _optimizer_problems(model, optimizer, stored) -> list[str]:
     saved_type, this_type = str(stored["optim/type"]), type(optimizer).__name__
     if saved_type != this_type:
         return [f"optim/type: the optimizer is {this_type}, the checkpoint's is {saved_type}"]
-    slots = {key: value for key, value in _section(stored, "optim/").items() if key not in _OPTIM_SCALARS}
-    return _compare(_optimizer_arrays(model, optimizer), slots)
+    slots = {key: value for key, value in _section(stored, "optim/").items()
+             if key not in _OPTIM_SCALARS and not key.startswith(_PARAMETER_STEPS)}
+    problems = _compare(_optimizer_arrays(model, optimizer), slots)
+    parameter_steps = _section(stored, _PARAMETER_STEPS)
+    if parameter_steps:  # absent from checkpoints written before per-parameter counts
+        problems += _compare_states(_parameter_steps(model, optimizer), parameter_steps)
+    return problems
 
 
 # ---- scalars and JSON values

@@ -5,7 +5,8 @@ from dlcore.ops import softmax_cross_entropy
 
 
 class SoftmaxCrossEntropy:
-    """Mean softmax cross-entropy from logits (N, K) and labels: integers (N,) or one-hot (N, K)."""
+    """Mean softmax cross-entropy from logits (N, K) and labels: integers (N,) or one-hot (N, K),
+    as an array or a list."""
 
     def __init__(self):
         self._dlogits = None

@@ -9,7 +9,11 @@ or with parameter groups, dicts that override some hyperparameters for their par
                 {"params": model.head.parameters()}], lr=1e-3)
 A group trains with its own values, else the optimizer's: setting `opt.lr` changes every
 group that sets no lr of its own. Each step updates a group with one update call.
-Frozen parameters (trainable=False) and parameters without a gradient are skipped.
+Frozen parameters (trainable=False) and parameters without a gradient are skipped, and, as
+in PyTorch, each parameter counts its own updates (`parameter_steps`): Adam's bias
+correction uses that count, so a parameter that had no gradient on some steps (a layer
+frozen, then unfrozen; a branch used only on some steps) is corrected for the updates it
+received, not for the optimizer's steps.
 """
 from __future__ import annotations
 
@@ -73,7 +77,8 @@ class Optimizer:
         self.check_hyperparameters(self.group_hyperparameters({}), owner)
         for k, group in enumerate(self.param_groups):
             self.check_hyperparameters(self.group_hyperparameters(group), f"{owner}: parameter group {k}")
-        self.steps = 0
+        self.steps = 0  # step() calls
+        self.parameter_steps = [0] * len(self.params)  # updates of each parameter, aligned with `params`
         self.initial_lr = self.lr  # what learning-rate schedules scale; saved in checkpoints
 
     def group_hyperparameters(self, group: dict) -> dict:
@@ -85,16 +90,20 @@ class Optimizer:
         if not values["lr"] > 0:
             raise ValueError(f"{owner}: lr must be > 0, got {values['lr']}")
 
-    def _active_groups(self):
-        """(hyperparameters, indices into `params` of the parameters this step updates) for
-        each group with any."""
-        start = 0
+    def _start_step(self) -> list[tuple[dict, list[int]]]:
+        """Counts a step (once for the optimizer, once for each parameter it updates) and returns
+        (hyperparameters, indices into `params` of the parameters it updates) for each group with any."""
+        self.steps += 1
+        groups, start = [], 0
         for group in self.param_groups:
             end = start + len(group["params"])
             active = [i for i in range(start, end) if self.params[i].trainable and self.params[i].grad is not None]
+            for i in active:
+                self.parameter_steps[i] += 1
             if active:
-                yield self.group_hyperparameters(group), active
+                groups.append((self.group_hyperparameters(group), active))
             start = end
+        return groups
 
     def zero_grad(self):
         for p in self.params:
@@ -126,8 +135,7 @@ class SGD(Optimizer):
             raise ValueError(f"{owner}: nesterov=True needs momentum > 0")
 
     def step(self):
-        self.steps += 1
-        for hyper, active in self._active_groups():
+        for hyper, active in self._start_step():
             optim_update.sgd_update(
                 [self.params[i].data for i in active],
                 [self.params[i].grad for i in active],
@@ -156,13 +164,12 @@ class Adam(Optimizer):
             raise ValueError(f"{owner}: eps must be > 0, got {values['eps']}")
 
     def step(self):
-        self.steps += 1
-        for hyper, active in self._active_groups():
+        for hyper, active in self._start_step():
             optim_update.adam_update(
                 [self.params[i].data for i in active],
                 [self.params[i].grad for i in active],
                 [self.exp_avgs[i] for i in active],
                 [self.exp_avg_sqs[i] for i in active],
-                step=self.steps, lr=hyper["lr"], beta1=hyper["betas"][0], beta2=hyper["betas"][1],
+                steps=[self.parameter_steps[i] for i in active], lr=hyper["lr"], beta1=hyper["betas"][0], beta2=hyper["betas"][1],
                 eps=hyper["eps"], weight_decay=hyper["weight_decay"], l1=hyper["l1"],
             )

@@ -17,6 +17,7 @@ from dlcore.backend import OUT_OF_MEMORY_ERRORS, get_backend, to_backend, to_num
 from dlcore.callbacks import CallbackList, ProgressBar
 from dlcore.data.batching import BatchSampler
 from dlcore.history import History
+from dlcore.input_checks import NonFiniteCounter, non_finite_loss_error, warn_if_unscaled
 from dlcore.losses import SoftmaxCrossEntropy
 from dlcore.seeding import as_generator
 from dlcore.training_run import TrainingRun
@@ -83,7 +84,8 @@ def _softmax(logits: np.ndarray) -> np.ndarray:
 def evaluate(model, x, y, batch_size: int = 1000, loss=None, loss_weights=None) -> dict[str, float]:
     """{'loss': mean loss, 'accuracy': fraction of argmax(outputs) == labels}, in eval mode.
     With several outputs, y holds one label array per output (a tuple, or a dict by output
-    name), 'loss' is the weighted sum and '<output>_loss', '<output>_accuracy' are per output."""
+    name), 'loss' is the weighted sum and '<output>_loss', '<output>_accuracy' are per output.
+    Warns (NonFiniteDataWarning) when inputs hold NaN or Inf, which make both meaningless."""
     inputs = as_inputs(x)
     objective = Objective(model, loss, loss_weights)
     labels = objective.labels(y)
@@ -92,15 +94,19 @@ def evaluate(model, x, y, batch_size: int = 1000, loss=None, loss_weights=None) 
     model.eval()
     totals = np.zeros(len(labels))
     correct = np.zeros(len(labels), dtype=np.int64)
+    non_finite = NonFiniteCounter()
     try:
         for i in range(0, n, batch_size):
             part = slice(i, i + batch_size)
-            outputs = _outputs(model(*batch(inputs, part)))
+            arrays = batch(inputs, part)
+            non_finite.add(arrays)
+            outputs = _outputs(model(*arrays))
             parts = [y_k[part] for y_k in labels]
             totals += np.array(objective.losses(outputs, parts)) * len(parts[0])
             correct += objective.correct(outputs, parts)
     finally:
         model.train(was_training)
+    non_finite.warn(n)
     return objective.record(totals / n, correct / n)
 
 
@@ -230,6 +236,7 @@ def fit(model, x, y, *, optimizer, loss=None, loss_weights=None, batch_size: int
         callbacks.insert(0, ProgressBar())
     hooks = CallbackList(callbacks, run)
     model.train()
+    scale_checked = False
     try:
         hooks.on_train_begin()
         while run.iteration < total and not run.stop_training:
@@ -238,12 +245,14 @@ def fit(model, x, y, *, optimizer, loss=None, loss_weights=None, batch_size: int
             index = run.sampler.next_indices()
             batch_labels = [y_k[index] for y_k in labels]
             try:
-                outputs = _outputs(model(*_training_batch(inputs, index, augment)))
+                arrays = _training_batch(inputs, index, augment)
+                if not scale_checked:  # a hint from the first batch of this fit
+                    warn_if_unscaled(arrays)
+                    scale_checked = True
+                outputs = _outputs(model(*arrays))
                 value = objective.total(objective.losses(outputs, batch_labels))
                 if not math.isfinite(value):
-                    raise FloatingPointError(
-                        f"loss is {value} at iteration {iteration}: training diverged "
-                        "(lower the learning rate or check the data)")
+                    raise non_finite_loss_error(value, iteration, arrays, batch_labels)
                 model.backward(*objective.gradients())
                 optimizer.step()
             except OUT_OF_MEMORY_ERRORS as error:

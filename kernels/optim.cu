@@ -4,8 +4,9 @@
 //   Adam: m = b1*m + (1-b1)*g;  v = b2*v + (1-b2)*g^2
 //         w -= (lr / (1-b1^t)) * m / (sqrt(v / (1-b2^t)) + eps)
 //   SGD:  b = mu*b + g;  w -= lr * (nesterov ? g + mu*b : b)      (w -= lr * g without a buffer)
-// The host folds the step-dependent factors into scalars: step_size = lr / (1-b1^t) and
-// bias_correction2 = 1-b2^t.
+// t is each tensor's own step (the updates it has had, as PyTorch's per-parameter state["step"]);
+// the host folds it into a table bias_corrections (tensors, 2) of T: [step_size = lr / (1-b1^t),
+// bias_correction2 = 1-b2^t].
 // Layouts: pointers (tensors, 4) for Adam [param, grad, exp_avg, exp_avg_sq] and (tensors, 3) for
 // SGD [param, grad, momentum buffer or 0], device addresses of contiguous arrays of sizes[t]
 // elements of T; chunks (blocks, 2) [tensor index, first element]: block b updates elements
@@ -37,11 +38,14 @@ template <typename T>
 __global__ void adam_update(const unsigned long long* __restrict__ pointers,  // (tensors, 4)
                             const long long* __restrict__ sizes,              // (tensors,)
                             const long long* __restrict__ chunks,             // (blocks, 2)
-                            int chunk_size, T beta1, T one_minus_beta1, T beta2, T one_minus_beta2,
-                            T bias_correction2, T step_size, T eps, T weight_decay, T l1) {
+                            int chunk_size,
+                            const T* __restrict__ bias_corrections,  // (tensors, 2)
+                            T beta1, T one_minus_beta1, T beta2, T one_minus_beta2, T eps, T weight_decay, T l1) {
     int tensor, count;
     long long first;
     optim_detail::block_chunk(sizes, chunks, chunk_size, tensor, first, count);
+    const T step_size = bias_corrections[2 * tensor];
+    const T bias_correction2 = bias_corrections[2 * tensor + 1];
     T* param = reinterpret_cast<T*>(pointers[4 * tensor]) + first;
     const T* grad = reinterpret_cast<const T*>(pointers[4 * tensor + 1]) + first;
     T* exp_avg = reinterpret_cast<T*>(pointers[4 * tensor + 2]) + first;
@@ -83,7 +87,7 @@ __global__ void sgd_update(const unsigned long long* __restrict__ pointers,  // 
 // Explicit instantiations, so that `nvcc --cubin` compiles (and reports registers for) every kernel.
 #define OPTIM_INSTANTIATE(T)                                                                                   \
     template __global__ void adam_update<T>(const unsigned long long*, const long long*, const long long*, int, \
-                                            T, T, T, T, T, T, T, T, T);                                         \
+                                            const T*, T, T, T, T, T, T, T);                                     \
     template __global__ void sgd_update<T>(const unsigned long long*, const long long*, const long long*, int,  \
                                            T, T, int, T, T);
 OPTIM_INSTANTIATE(float)

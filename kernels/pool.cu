@@ -2,8 +2,10 @@
 //
 // x (N, C, H, W) is read as N*C planes of H x W, out and dout (N, C, OH, OW) as planes of OH x OW.
 // Window (oh, ow) covers input rows oh*stride_h - pad_top + [0, kernel_h) and columns
-// ow*stride_w - pad_left + [0, kernel_w); cells outside the input (padding) never count: max
-// pooling skips them, average pooling divides by the number of real cells. Every window holds at
+// ow*stride_w - pad_left + [0, kernel_w); cells outside the input (padding) are never read: max
+// pooling skips them, average pooling sums the real cells and divides by their number, or with
+// count_include_pad by kernel_h * kernel_w (PyTorch's default: the padding counts as zeros; every
+// window lies inside the padded input, so that is its whole size). Every window holds at
 // least one real cell (the launcher requires padding < kernel). A thread's cell index is an int (the
 // launcher passes the element count as int32); plane offsets are 64-bit, as the other array may be larger.
 //
@@ -11,8 +13,8 @@
 //                      wins, as NumPy's maximum), its index h*W + w within the plane saved as int32
 // max_pool2d_backward  v1: one thread per input cell gathers dout from every window that contains the
 //                      cell and chose it (windows overlap when stride < kernel): no atomics, deterministic
-// avg_pool2d_forward   v1: one thread per output, the mean of the window's real cells
-// avg_pool2d_backward  v1: one thread per input cell gathers dout / count of every window that contains it
+// avg_pool2d_forward   v1: one thread per output, the sum of the window's real cells / its divisor
+// avg_pool2d_backward  v1: one thread per input cell gathers dout / divisor of every window that contains it
 
 // The real cells [begin, end) of one dimension of the window that starts at `start` (may be < 0).
 struct WindowSpan {
@@ -21,6 +23,12 @@ struct WindowSpan {
 
 __device__ __forceinline__ WindowSpan window_span(int start, int kernel, int size) {
     return {max(start, 0), min(start + kernel, size)};
+}
+
+// The divisor of an average-pooling window: kernel_h * kernel_w, or its real cells only.
+__device__ __forceinline__ int window_divisor(WindowSpan rows, WindowSpan cols, int kernel_h, int kernel_w,
+                                              int count_include_pad) {
+    return count_include_pad ? kernel_h * kernel_w : (rows.end - rows.begin) * (cols.end - cols.begin);
 }
 
 // The windows [first, last] of one dimension whose span contains input index `i`:
@@ -96,7 +104,7 @@ __global__ void avg_pool2d_forward(const T* __restrict__ x,  // (N, C, H, W)
                                    T* __restrict__ out,      // (N, C, OH, OW)
                                    int out_total, int height, int width, int out_height, int out_width,
                                    int kernel_h, int kernel_w, int stride_h, int stride_w, int pad_top,
-                                   int pad_left) {
+                                   int pad_left, int count_include_pad) {
     const int index = blockIdx.x * blockDim.x + threadIdx.x;
     if (index >= out_total) return;
     const int ow = index % out_width, oh = index / out_width % out_height;
@@ -108,7 +116,7 @@ __global__ void avg_pool2d_forward(const T* __restrict__ x,  // (N, C, H, W)
     for (int h = rows.begin; h < rows.end; ++h) {
         for (int w = cols.begin; w < cols.end; ++w) sum += x_plane[h * width + w];
     }
-    out[index] = sum / T((rows.end - rows.begin) * (cols.end - cols.begin));
+    out[index] = sum / T(window_divisor(rows, cols, kernel_h, kernel_w, count_include_pad));
 }
 
 template <class T>
@@ -116,7 +124,7 @@ __global__ void avg_pool2d_backward(const T* __restrict__ dout,  // (N, C, OH, O
                                     T* __restrict__ dx,          // (N, C, H, W)
                                     int in_total, int height, int width, int out_height, int out_width,
                                     int kernel_h, int kernel_w, int stride_h, int stride_w, int pad_top,
-                                    int pad_left) {
+                                    int pad_left, int count_include_pad) {
     const int index = blockIdx.x * blockDim.x + threadIdx.x;
     if (index >= in_total) return;
     const int w = index % width, h = index / width % height;
@@ -129,8 +137,8 @@ __global__ void avg_pool2d_backward(const T* __restrict__ dout,  // (N, C, OH, O
         const WindowSpan window_rows = window_span(oh * stride_h - pad_top, kernel_h, height);
         for (int ow = cols.first; ow <= cols.last; ++ow) {
             const WindowSpan window_cols = window_span(ow * stride_w - pad_left, kernel_w, width);
-            const int count = (window_rows.end - window_rows.begin) * (window_cols.end - window_cols.begin);
-            grad += dout_plane[oh * out_width + ow] / T(count);  // each window spreads dout evenly
+            const int divisor = window_divisor(window_rows, window_cols, kernel_h, kernel_w, count_include_pad);
+            grad += dout_plane[oh * out_width + ow] / T(divisor);  // each window spreads dout evenly
         }
     }
     dx[index] = grad;

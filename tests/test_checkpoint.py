@@ -61,6 +61,7 @@ def assert_same_state(a, b, opt_a=None, opt_b=None):
     assert [layer.extra_state() for layer in a.layers] == [layer.extra_state() for layer in b.layers]
     if opt_a is not None:
         assert (opt_a.steps, opt_a.lr, opt_a.initial_lr) == (opt_b.steps, opt_b.lr, opt_b.initial_lr)
+        assert opt_a.parameter_steps == opt_b.parameter_steps
         for slot, arrays in opt_a.state_slots().items():
             for x, y in zip(arrays, opt_b.state_slots()[slot]):
                 if x is not None:
@@ -113,6 +114,64 @@ def test_file_layout_is_plain_arrays_with_readable_keys(tmp_path):
         assert int(archive["state/dropout.calls"]) == 1
         assert str(archive["optim/type"]) == "Adam" and int(archive["optim/steps"]) == 1
     assert {"optim/exp_avg/fc1.weight", "optim/exp_avg_sq/fc2.bias", "meta/format"} <= keys
+
+
+def _train_with_fc1_frozen_at_first(model, optimizer):
+    """2 steps with fc1 frozen, then 3 with it trained: fc1 has had 3 updates, the rest 5."""
+    model["fc1"].freeze()
+    train_steps(model, optimizer, steps=2)
+    model["fc1"].freeze(False)
+    train_steps(model, optimizer, steps=3)
+
+
+def test_each_parameters_step_count_is_saved_and_restored(tmp_path):
+    model = small_cnn(seed=0)
+    optimizer = Adam(model.parameters(), lr=1e-2)
+    _train_with_fc1_frozen_at_first(model, optimizer)
+    path = checkpoint.save(tmp_path / "ckpt.npz", model, optimizer)
+    with np.load(path, allow_pickle=False) as archive:
+        assert int(archive["optim/steps"]) == 5
+        assert int(archive["optim/step/fc1.weight"]) == int(archive["optim/step/fc1.bias"]) == 3
+        assert int(archive["optim/step/conv1.weight"]) == int(archive["optim/step/fc2.bias"]) == 5
+    fresh = small_cnn(seed=1)
+    fresh_optimizer = Adam(fresh.parameters(), lr=1e-2)
+    checkpoint.load(path, fresh, fresh_optimizer)
+    assert_same_state(model, fresh, optimizer, fresh_optimizer)
+    assert sorted(set(fresh_optimizer.parameter_steps)) == [3, 5]
+
+
+def test_checkpoints_without_per_parameter_step_counts_still_load(tmp_path):
+    """Checkpoints written before the per-parameter counts hold only optim/steps: every parameter
+    gets that count, as those versions used it for all of them."""
+    model = small_cnn(seed=0)
+    optimizer = Adam(model.parameters(), lr=1e-2)
+    _train_with_fc1_frozen_at_first(model, optimizer)
+    path = checkpoint.save(tmp_path / "new.npz", model, optimizer)
+    with np.load(path, allow_pickle=False) as archive:
+        old_format = {key: archive[key] for key in archive.files if not key.startswith("optim/step/")}
+    np.savez(tmp_path / "old.npz", **old_format)
+    fresh = small_cnn(seed=1)
+    fresh_optimizer = Adam(fresh.parameters(), lr=1e-2)
+    checkpoint.load(tmp_path / "old.npz", fresh, fresh_optimizer)
+    assert fresh_optimizer.steps == 5 and fresh_optimizer.parameter_steps == [5] * len(fresh_optimizer.params)
+    np.testing.assert_array_equal(fresh_optimizer.exp_avgs[0], optimizer.exp_avgs[0])
+
+
+def test_a_missing_or_foreign_parameter_step_count_is_a_mismatch(tmp_path):
+    model = small_cnn(seed=0)
+    optimizer = Adam(model.parameters(), lr=1e-2)
+    train_steps(model, optimizer, steps=1)
+    path = checkpoint.save(tmp_path / "ckpt.npz", model, optimizer)
+    with np.load(path, allow_pickle=False) as archive:
+        arrays = {key: archive[key] for key in archive.files if key != "optim/step/fc2.bias"}
+    arrays["optim/step/fc9.weight"] = np.asarray(1, dtype=np.int64)
+    np.savez(tmp_path / "edited.npz", **arrays)
+    fresh = small_cnn(seed=1)
+    with rejects(CheckpointMismatchError) as info:
+        checkpoint.load(tmp_path / "edited.npz", fresh, Adam(fresh.parameters()))
+    message = str(info.value)
+    assert "optim/step/fc2.bias: missing from the checkpoint" in message
+    assert "optim/step/fc9.weight: in the checkpoint but not in the model" in message
 
 
 def test_save_weights_and_load_weights_also_from_a_training_checkpoint(tmp_path):

@@ -115,3 +115,78 @@ def test_bad_hyperparameters_are_rejected(make, match):
 def test_non_parameters_are_rejected():
     with rejects(TypeError, match="expects dlcore Parameters"):
         Adam([np.ones(3)])
+
+
+# ---------------------------------------------------------------- per-parameter step counts (PyTorch's rule)
+
+
+def _pytorch_adam(start, grads_per_step, lr, b1, b2, eps, wd):
+    """torch.optim.Adam's update rule (single-tensor path), written out: a parameter whose grad is
+    None is skipped and its state["step"] does not advance; the bias corrections use that step."""
+    params = [w.astype(np.float64) for w in start]
+    state = [None] * len(params)
+    for grads in grads_per_step:
+        for i, grad in enumerate(grads):
+            if grad is None:
+                continue
+            if state[i] is None:
+                state[i] = {"step": 0, "exp_avg": np.zeros_like(params[i]), "exp_avg_sq": np.zeros_like(params[i])}
+            s = state[i]
+            s["step"] += 1
+            grad = grad + wd * params[i]
+            s["exp_avg"] += (1 - b1) * (grad - s["exp_avg"])  # exp_avg.lerp_(grad, 1 - beta1)
+            s["exp_avg_sq"] = s["exp_avg_sq"] * b2 + (1 - b2) * grad * grad
+            step_size = lr / (1 - b1 ** s["step"])
+            denom = np.sqrt(s["exp_avg_sq"]) / math.sqrt(1 - b2 ** s["step"]) + eps
+            params[i] = params[i] - step_size * s["exp_avg"] / denom
+    return params
+
+
+def _gradients_with_gaps(steps, shapes):
+    """Per step, one gradient per shape; the second parameter has none on every other step."""
+    return [[None if (k == 1 and t % 2 == 1) else g for k, g in enumerate(_grads(t, shapes))] for t in range(steps)]
+
+
+ADAM_SETTINGS = {"lr": 1e-2, "betas": (0.9, 0.999), "eps": 1e-8, "weight_decay": 0.01}
+
+
+def _dlcore_adam(history, steps_to_take=None):
+    params = _params()
+    opt = Adam(params, **ADAM_SETTINGS)
+    for grads in history[:steps_to_take]:
+        for p, g in zip(params, grads):
+            p.grad = g
+        opt.step()
+    return params, opt
+
+
+def test_adam_counts_steps_per_parameter_as_pytorch():
+    """A parameter without a gradient on every other step is bias-corrected with its own count:
+    with the optimizer's count it would end ~5e-3 (relative) away from PyTorch's update."""
+    start = [p.data.copy() for p in _params()]
+    history = _gradients_with_gaps(10, [w.shape for w in start])
+    params, opt = _dlcore_adam(history)
+    assert opt.steps == 10 and opt.parameter_steps == [10, 5]
+    lr, (b1, b2), eps, wd = ADAM_SETTINGS["lr"], ADAM_SETTINGS["betas"], ADAM_SETTINGS["eps"], ADAM_SETTINGS["weight_decay"]
+    expected = _pytorch_adam(start, history, lr, b1, b2, eps, wd)
+    for p, want in zip(params, expected):
+        np.testing.assert_allclose(p.data, want, rtol=1e-12, atol=1e-14)
+    # the optimizer-wide count (the old rule) is far from it: the test tells the two apart
+    gradients = [[] if grads[1] is None else grads[1].tolist() for grads in history]  # [] leaves it alone
+    global_count = _reference_adam(start[1].tolist(), gradients, lr, b1, b2, eps, wd, 0.0)
+    assert np.max(np.abs(np.subtract(global_count, expected[1]) / expected[1])) > 1e-4
+
+
+def test_adam_matches_torch_when_installed():
+    torch = pytest.importorskip("torch")
+    start = [p.data.copy() for p in _params()]
+    history = _gradients_with_gaps(10, [w.shape for w in start])
+    params, _ = _dlcore_adam(history)
+    tensors = [torch.tensor(w, dtype=torch.float64, requires_grad=True) for w in start]
+    opt = torch.optim.Adam(tensors, **ADAM_SETTINGS)
+    for grads in history:
+        for tensor, g in zip(tensors, grads):
+            tensor.grad = None if g is None else torch.tensor(g, dtype=torch.float64)
+        opt.step()
+    for p, tensor in zip(params, tensors):
+        np.testing.assert_allclose(p.data, tensor.detach().numpy(), rtol=1e-12, atol=1e-14)

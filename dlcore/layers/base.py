@@ -147,6 +147,10 @@ class Layer(abc.ABC):
         return True
 
     def check_input(self, x):
+        """x, checked (array type, device, shape, a non-empty batch, a floating-point dtype) and
+        cast to the dtype of the layer's parameters when it differs: the parameters decide what
+        a layer computes in (float64 data into a float32 model computes in float32, as Keras
+        does). Ops, which own no parameters, never convert and refuse mismatched dtypes."""
         if not hasattr(x, "shape") or not hasattr(x, "dtype"):
             raise TypeError(f"{self.describe()}: expected an array, got {type(x).__name__}")
         check_location(self.describe(), x)
@@ -195,6 +199,16 @@ def pair(value, what: str, owner: str) -> tuple[int, int]:
     if len(values) != 2 or not all(isinstance(v, (int, np.integer)) and v >= 1 for v in values):
         raise ValueError(f"{owner}: {what} must be a positive int or a pair of them, got {value!r}")
     return int(values[0]), int(values[1])
+
+
+def padding_argument(padding, owner: str):
+    """'same' / 'valid' in any case (as the ops accept them: "SAME" is TensorFlow's spelling),
+    an int or a pair; strings come back lower-case."""
+    if isinstance(padding, str) and padding.lower() in ("same", "valid"):
+        return padding.lower()
+    if isinstance(padding, (int, np.integer, tuple, list)) and not isinstance(padding, bool):
+        return padding
+    raise ValueError(f"{owner}: padding must be 'same', 'valid', an int or a pair, got {padding!r}")
 
 
 def positive_int(value, what: str, owner: str) -> int:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from dlcore.layers.activation import check_activation
-from dlcore.layers.base import Layer, pair, positive_int, window_output_size
+from dlcore.layers.base import Layer, padding_argument, pair, positive_int, window_output_size
 from dlcore.ops import conv2d_backward, conv2d_forward
 
 
@@ -12,7 +12,7 @@ class Conv2D(Layer):
     """2-D convolution, optionally followed by a fused ReLU (Keras's `activation="relu"`).
 
     x (N, in_channels, H, W) -> (N, out_channels, H', W'); padding is an int, a pair,
-    "same" (TensorFlow semantics) or "valid".
+    "same" (TensorFlow semantics) or "valid" (in any case: "SAME" too).
     """
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0,
@@ -25,9 +25,7 @@ class Conv2D(Layer):
         self.out_channels = positive_int(out_channels, "out_channels", owner)
         self.kernel_size = pair(kernel_size, "kernel_size", owner)
         self.stride = pair(stride, "stride", owner)
-        if not (padding in ("same", "valid") or isinstance(padding, (int, tuple, list))):
-            raise ValueError(f"{owner}: padding must be 'same', 'valid', an int or a pair, got {padding!r}")
-        self.padding = padding
+        self.padding = padding_argument(padding, owner)
         self.activation = check_activation(activation, owner)
         kh, kw = self.kernel_size
         fans = (self.in_channels * kh * kw, self.out_channels * kh * kw)

@@ -14,6 +14,11 @@ class Dropout(Layer):
 
     The mask of the k-th training call is the Philox stream keyed by seed + k, so it is
     the same on every backend, and `calls` is the whole state to checkpoint.
+
+    `enabled = False` switches dropout off while the model stays in training mode (batch
+    norm keeps using batch statistics): the layer passes its input through and draws no
+    mask, so `calls` does not advance. `set_dropout(model, False)` does it for every
+    Dropout of a model.
     """
 
     extra_state_keys = ("seed", "calls")
@@ -27,9 +32,10 @@ class Dropout(Layer):
             seed = int(as_generator(rng).integers(0, 1 << 63))
         self.seed = int(seed) & _UINT64
         self.calls = 0
+        self.enabled = True
 
     def forward(self, x):
-        if not self.training or self.rate == 0:
+        if not (self.training and self.enabled) or self.rate == 0:
             return x, None
         seed = (self.seed + self.calls) & _UINT64
         self.calls += 1
@@ -37,3 +43,18 @@ class Dropout(Layer):
 
     def backward(self, dout, cache, needs_input_grad=True):
         return dout if cache is None else dropout_backward(dout, cache)
+
+
+def set_dropout(model, enabled: bool) -> list[Dropout]:
+    """Switch every Dropout among `model.layers` (any object with a `layers` list, or a list of
+    layers) on or off, whatever the training mode; returns those layers."""
+    if not isinstance(enabled, bool):
+        raise TypeError(f"set_dropout: enabled must be True or False, got {enabled!r}")
+    layers = model if isinstance(model, (list, tuple)) else getattr(model, "layers", None)
+    if layers is None:
+        raise TypeError(f"set_dropout: expected a model with a `layers` list or a list of layers, "
+                        f"got {type(model).__name__}")
+    dropouts = [layer for layer in layers if isinstance(layer, Dropout)]
+    for layer in dropouts:
+        layer.enabled = enabled
+    return dropouts

@@ -7,17 +7,23 @@ import operator
 
 import numpy
 
+from dlcore.backend import foreign_array_advice
+
 FLOAT_DTYPES = (numpy.dtype(numpy.float32), numpy.dtype(numpy.float64))
 
 
 def require_array(op: str, name: str, array) -> None:
-    """`array` is an array (NumPy or CuPy): it has a dtype and a shape."""
+    """`array` is an array (NumPy or CuPy): it has a dtype and a shape, and belongs to no other
+    framework (a torch.Tensor is refused with how to convert it)."""
+    advice = foreign_array_advice(array)
+    if advice is not None:
+        raise TypeError(f"{op}: {name}: {advice}")
     if not (hasattr(array, "dtype") and hasattr(array, "shape")):
         raise TypeError(f"{op}: {name} must be an array, got {type(array).__name__}")
 
 
 def require_float(op: str, name: str, array) -> None:
-    """`array` is a float32 or float64 array."""
+    """`array` is a float32 or float64 array (NumPy or CuPy)."""
     require_array(op, name, array)
     if array.dtype not in FLOAT_DTYPES:
         raise ValueError(f"{op}: {name} must be float32 or float64, got dtype {array.dtype}")
@@ -42,12 +48,14 @@ def require_shape(op: str, name: str, array, expected: tuple[int, ...], meaning:
 
 
 def require_same_dtype(op: str, reference_name: str, reference, **others) -> None:
-    """Every array in `others` (None allowed) has the dtype of `reference`."""
+    """Every array in `others` (None allowed) has the dtype of `reference`. Ops never convert
+    (layers do: they cast their input to their parameters' dtype)."""
     for name, array in others.items():
         if array is not None and array.dtype != reference.dtype:
             raise ValueError(
                 f"{op}: {name} must have the dtype of {reference_name} ({reference.dtype}), "
-                f"got dtype {array.dtype}"
+                f"got dtype {array.dtype}; ops do not convert: cast one first, e.g. "
+                f"{name}.astype({reference_name}.dtype) (layers cast their input to their parameters' dtype)"
             )
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy
 
-from dlcore.backend import get_backend
+from dlcore.backend import get_backend, to_backend
 from dlcore.ops import launch
 from dlcore.ops.checks import require_array, require_float, require_rank, require_shape
 from dlcore.ops.launch import KernelFile, ceil_div
@@ -48,6 +48,12 @@ def _check_labels(op, labels, logits):
     require_rank(op, "labels", labels, {1: f"({batch},) integer", 2: f"({batch}, {classes})"})
     if labels.shape[0] != batch:
         raise ValueError(f"{op}: labels hold {labels.shape[0]} samples but logits hold {batch}")
+    if labels.shape[1] == 1 and classes > 1:
+        as_ints = ".astype(int)" if labels.dtype.kind == "f" else ""
+        raise ValueError(
+            f"{op}: labels of shape ({batch}, 1) look like class indices in a column: squeeze them to shape "
+            f"({batch},), e.g. labels.reshape(-1){as_ints}; one-hot or probability labels have shape ({batch}, {classes})"
+        )
     require_shape(op, "labels", labels, logits.shape, "one-hot or probabilities per class")
     if labels.dtype.kind not in "iuf":
         raise ValueError(f"{op}: labels must be integer or float, got dtype {labels.dtype}")
@@ -134,9 +140,18 @@ def softmax(logits):
     return softmax_cpu(logits)
 
 
+def _label_array(labels):
+    """Labels given as a list or tuple (of class indices, or of one-hot rows), as PyTorch users
+    pass them, as an array on the current backend; arrays as they are."""
+    if isinstance(labels, (list, tuple, range)):
+        return to_backend(numpy.asarray(labels))
+    return labels
+
+
 def softmax_cross_entropy(logits, labels):
-    """logits (N, K); labels (N,) integer class indices or (N, K) one-hot/probabilities
-    -> (loss: 0-d array of logits' dtype, mean over the batch; dlogits (N, K))."""
+    """logits (N, K); labels (N,) integer class indices or (N, K) one-hot/probabilities, as an
+    array or a list -> (loss: 0-d array of logits' dtype, mean over the batch; dlogits (N, K))."""
+    labels = _label_array(labels)
     if get_backend().runs_kernels:
         return softmax_cross_entropy_gpu(logits, labels)
     return softmax_cross_entropy_cpu(logits, labels)

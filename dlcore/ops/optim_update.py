@@ -43,19 +43,37 @@ def _row_blocks(array):
     return [slice(start, start + rows) for start in range(0, array.shape[0], rows)]
 
 
-def adam_update_cpu(params, grads, exp_avgs, exp_avg_sqs, *, step, lr, beta1, beta2, eps,
+def _check_steps(op, params, steps) -> None:
+    """One step count t >= 1 per parameter: how many updates it has received, this one included."""
+    if len(steps) != len(params):
+        raise ValueError(f"{op}: got {len(params)} params but {len(steps)} steps")
+    for i, step in enumerate(steps):
+        if not (isinstance(step, (int, np.integer)) and step >= 1):
+            raise ValueError(f"{op}: steps[{i}] must be an int >= 1 (the updates params[{i}] has had, "
+                             f"this one included), got {step!r}")
+
+
+def _bias_corrections(step, lr, beta1, beta2) -> tuple[float, float]:
+    """(step_size, bias_correction2) = (lr / (1-b1^t), 1-b2^t) of one parameter's step t."""
+    return lr / (1.0 - beta1**step), 1.0 - beta2**step
+
+
+def adam_update_cpu(params, grads, exp_avgs, exp_avg_sqs, *, steps, lr, beta1, beta2, eps,
                     weight_decay=0.0, l1=0.0):
-    """Bias-corrected Adam (Kingma & Ba), step counted from 1:
+    """Bias-corrected Adam (Kingma & Ba), each parameter's step t_i counted from 1 (`steps`, as
+    PyTorch's per-parameter state["step"]):
         m = b1*m + (1-b1)*g;  v = b2*v + (1-b2)*g^2
-        w -= lr * (m / (1-b1^t)) / (sqrt(v) / sqrt(1-b2^t) + eps)
+        w -= lr * (m / (1-b1^t_i)) / (sqrt(v) / sqrt(1-b2^t_i) + eps)
     Each parameter is updated block by block with in-place ufuncs and one scratch block, so
     the dozen passes over w, g, m, v run in cache and allocate no parameter-sized temporaries.
     """
-    # w -= lr/(1-b1^t) * m / (sqrt(v)/r + eps) = lr*r/(1-b1^t) * m / (sqrt(v) + eps*r), r = sqrt(1-b2^t)
-    root_bias2 = math.sqrt(1.0 - beta2**step)
-    step_size = lr * root_bias2 / (1.0 - beta1**step)
-    eps_scaled = eps * root_bias2
-    for w, grad, m, v in zip(params, grads, exp_avgs, exp_avg_sqs):
+    _check_steps("adam_update", params, steps)
+    for w, grad, m, v, step in zip(params, grads, exp_avgs, exp_avg_sqs, steps):
+        # w -= lr/(1-b1^t) * m / (sqrt(v)/r + eps) = lr*r/(1-b1^t) * m / (sqrt(v) + eps*r), r = sqrt(1-b2^t)
+        lr_corrected, bias_correction2 = _bias_corrections(step, lr, beta1, beta2)
+        root_bias2 = math.sqrt(bias_correction2)
+        step_size = lr_corrected * root_bias2
+        eps_scaled = eps * root_bias2
         for rows in _row_blocks(w):
             wb, mb, vb = w[rows], m[rows], v[rows]
             g = _penalized(wb, grad[rows], weight_decay, l1)
@@ -124,7 +142,8 @@ def _indices_by_dtype(params) -> dict:
 
 def _launch_multi_tensor(name, dtype, tensors, scalars) -> None:
     """One launch of optim.cu's `name` over `tensors`: per tensor, a tuple of its arrays in the
-    kernel's pointer-table order (None: a null pointer).
+    kernel's pointer-table order (None: a null pointer); `scalars` are the kernel's arguments
+    after chunk_size.
 
     The kernel reads the arrays through raw addresses, so `tensors` holds them (temporary
     contiguous gradients included) until the launch is queued; after that CuPy's memory pool is
@@ -146,17 +165,19 @@ def _launch_multi_tensor(name, dtype, tensors, scalars) -> None:
     _kernels.get(name, dtype)((blocks,), (_BLOCK,), args)
 
 
-def adam_update_gpu(params, grads, exp_avgs, exp_avg_sqs, *, step, lr, beta1, beta2, eps,
+def adam_update_gpu(params, grads, exp_avgs, exp_avg_sqs, *, steps, lr, beta1, beta2, eps,
                     weight_decay=0.0, l1=0.0):
-    """CUDA launcher of `adam_update`: one launch per dtype among the parameters."""
+    """CUDA launcher of `adam_update`: one launch per dtype among the parameters, with a table of
+    each parameter's bias corrections (its own step)."""
     op = "adam_update"
     _check_group(op, params, {"grads": grads, "exp_avgs": exp_avgs, "exp_avg_sqs": exp_avg_sqs})
-    bias1 = 1.0 - beta1**step
-    bias2 = 1.0 - beta2**step
-    hyper = (beta1, 1.0 - beta1, beta2, 1.0 - beta2, bias2, lr / bias1, eps, weight_decay, l1)
+    _check_steps(op, params, steps)
+    hyper = (beta1, 1.0 - beta1, beta2, 1.0 - beta2, eps, weight_decay, l1)
     for dtype, indices in _indices_by_dtype(params).items():
         tensors = [(params[i], launch.contiguous(grads[i]), exp_avgs[i], exp_avg_sqs[i]) for i in indices]
-        _launch_multi_tensor("adam_update", dtype, tensors, tuple(launch.scalar(v, dtype) for v in hyper))
+        corrections = np.array([_bias_corrections(steps[i], lr, beta1, beta2) for i in indices], dtype=dtype)
+        scalars = (to_backend(corrections), *(launch.scalar(v, dtype) for v in hyper))  # corrections: (tensors, 2)
+        _launch_multi_tensor("adam_update", dtype, tensors, scalars)
 
 
 def sgd_update_gpu(params, grads, momentum_buffers, *, lr, momentum=0.0, nesterov=False,

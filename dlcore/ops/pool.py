@@ -1,12 +1,14 @@
 """2-D max and average pooling over NCHW arrays.
 
   max: out[n, c, oh, ow] = max over the real cells of window (oh, ow)
-  avg: out[n, c, oh, ow] = mean over the real cells of window (oh, ow)
+  avg: out[n, c, oh, ow] = sum over the real cells of window (oh, ow) / divisor
+       divisor = the number of real cells (count_include_pad=False, the default: TensorFlow's
+       "same", PyTorch's count_include_pad=False) or kh * kw (count_include_pad=True:
+       PyTorch's default, the padding counted as zeros)
 
-Padded cells never count: max pooling pads with -inf, average pooling divides by the
-number of real cells in each window (TensorFlow's "same" semantics, used for every
-padding). The max gradient goes to one cell per window, the first maximum in row-major
-window order; overlapping windows accumulate.
+Max pooling pads with -inf, so a padded cell is never the maximum. The max gradient goes to
+one cell per window, the first maximum in row-major window order; overlapping windows
+accumulate.
 
 Two layouts give every window element (i, j) as an (N, C, OH, OW) view:
   tiled   stride == kernel, no padding: x reshaped to (N, C, OH, kh, OW, kw) (a view
@@ -197,8 +199,16 @@ def _keep_first_max(is_max, window: Window2d):
 # ---------------------------------------------------------------- average pooling
 
 
-def _real_cell_count(window: Window2d, dtype):
-    """(OH, OW) number of non-padding cells in each window (kh*kw when unpadded)."""
+def _check_count_include_pad(op, count_include_pad) -> None:
+    if not isinstance(count_include_pad, (bool, numpy.bool_)):
+        raise ValueError(f"{op}: count_include_pad must be True or False, got {count_include_pad!r}")
+
+
+def _divisors(window: Window2d, count_include_pad: bool, dtype):
+    """(OH, OW) divisor of each window: kh*kw with count_include_pad (every window lies inside the
+    padded input), else its number of real cells."""
+    if count_include_pad:
+        return numpy.full(window.out_size, window.kernel[0] * window.kernel[1], dtype=dtype)
     counts = []
     for size, kernel, stride, out, (pad_before, _) in zip(
         window.in_size, window.kernel, window.stride, window.out_size, (window.pad_h, window.pad_w)
@@ -208,23 +218,24 @@ def _real_cell_count(window: Window2d, dtype):
     return numpy.outer(*counts).astype(dtype)
 
 
-def avg_pool2d_forward_cpu(x, kernel_size=2, stride=None, padding="valid"):
+def avg_pool2d_forward_cpu(x, kernel_size=2, stride=None, padding="valid", count_include_pad=False):
     """NumPy reference of `avg_pool2d_forward`."""
+    _check_count_include_pad("avg_pool2d_forward", count_include_pad)
     window = _pool_window("avg_pool2d_forward", x, kernel_size, stride, padding)
     laid_out = _layout(x, window, 0)
     first, *rest = _window_positions(window)
     out = _element(laid_out, window, *first).copy(order="K")  # (N, C, OH, OW), in x's memory order
     for i, j in rest:
         out += _element(laid_out, window, i, j)
-    out /= _real_cell_count(window, x.dtype)
-    return out, (x.shape, x.dtype, window)
+    out /= _divisors(window, count_include_pad, x.dtype)
+    return out, (x.shape, x.dtype, window, count_include_pad)
 
 
 def avg_pool2d_backward_cpu(dout, cache):
     """NumPy reference of `avg_pool2d_backward`."""
-    x_shape, x_dtype, window = cache
+    x_shape, x_dtype, window, count_include_pad = cache
     _check_dout("avg_pool2d_backward", dout, x_shape, x_dtype, window)
-    share = dout / _real_cell_count(window, dout.dtype)  # (N, C, OH, OW)
+    share = dout / _divisors(window, count_include_pad, dout.dtype)  # (N, C, OH, OW)
     grad = numpy.zeros(_layout_shape(x_shape, window), dtype=dout.dtype)
     for i, j in _window_positions(window):
         _element(grad, window, i, j)[...] += share
@@ -273,24 +284,27 @@ def max_pool2d_backward_gpu(dout, cache, gate=None):
     return dx
 
 
-def avg_pool2d_forward_gpu(x, kernel_size=2, stride=None, padding="valid"):
+def avg_pool2d_forward_gpu(x, kernel_size=2, stride=None, padding="valid", count_include_pad=False):
     """CUDA launcher of `avg_pool2d_forward`."""
+    _check_count_include_pad("avg_pool2d_forward", count_include_pad)
     window = _pool_window("avg_pool2d_forward", x, kernel_size, stride, padding)
     x = launch.contiguous(x)
     out = launch.empty(tuple(x.shape[:2]) + window.out_size, x.dtype)  # (N, C, OH, OW)
     kernel = _kernels.get("avg_pool2d_forward", x.dtype)
-    kernel(_grid(out.size), (_BLOCK,), (x, out, launch.i32(out.size), *_geometry(window)))
-    return out, (x.shape, x.dtype, window)
+    geometry = (*_geometry(window), launch.i32(bool(count_include_pad)))
+    kernel(_grid(out.size), (_BLOCK,), (x, out, launch.i32(out.size), *geometry))
+    return out, (x.shape, x.dtype, window, count_include_pad)
 
 
 def avg_pool2d_backward_gpu(dout, cache):
     """CUDA launcher of `avg_pool2d_backward`."""
-    x_shape, x_dtype, window = cache
+    x_shape, x_dtype, window, count_include_pad = cache
     _check_dout("avg_pool2d_backward", dout, x_shape, x_dtype, window)
     dout = launch.contiguous(dout)
     dx = launch.empty(x_shape, x_dtype)  # (N, C, H, W)
     kernel = _kernels.get("avg_pool2d_backward", x_dtype)
-    kernel(_grid(dx.size), (_BLOCK,), (dout, dx, launch.i32(dx.size), *_geometry(window)))
+    geometry = (*_geometry(window), launch.i32(bool(count_include_pad)))
+    kernel(_grid(dx.size), (_BLOCK,), (dout, dx, launch.i32(dx.size), *geometry))
     return dx
 
 
@@ -315,16 +329,18 @@ def max_pool2d_backward(dout, cache, gate=None):
     return max_pool2d_backward_cpu(dout, cache, gate)
 
 
-def avg_pool2d_forward(x, kernel_size=2, stride=None, padding="valid"):
+def avg_pool2d_forward(x, kernel_size=2, stride=None, padding="valid", count_include_pad=False):
     """x (N, C, H, W) -> (out (N, C, OH, OW), cache); arguments as max_pool2d_forward.
-    Each output is the mean of the real (non-padding) cells of its window."""
+    Each output is the sum of its window's real cells divided by their number (default, as
+    TensorFlow and PyTorch's count_include_pad=False) or, with count_include_pad=True, by
+    kh * kw (PyTorch's default: padding counts as zeros)."""
     if get_backend().runs_kernels:
-        return avg_pool2d_forward_gpu(x, kernel_size, stride, padding)
-    return avg_pool2d_forward_cpu(x, kernel_size, stride, padding)
+        return avg_pool2d_forward_gpu(x, kernel_size, stride, padding, count_include_pad)
+    return avg_pool2d_forward_cpu(x, kernel_size, stride, padding, count_include_pad)
 
 
 def avg_pool2d_backward(dout, cache):
-    """dout (N, C, OH, OW) -> dx (N, C, H, W): each window spreads dout / count over its cells."""
+    """dout (N, C, OH, OW) -> dx (N, C, H, W): each window spreads dout / divisor over its real cells."""
     if get_backend().runs_kernels:
         return avg_pool2d_backward_gpu(dout, cache)
     return avg_pool2d_backward_cpu(dout, cache)

@@ -3,7 +3,9 @@ import numpy as np
 import pytest
 
 from dlcore.init import Constant, TruncatedNormal
-from dlcore.layers import BatchNorm1D, BatchNorm2D, Conv2D, Dense, Dropout, Flatten, MaxPool2D, ReLU
+from dlcore.layers import (
+    AvgPool2D, BatchNorm1D, BatchNorm2D, Conv2D, Dense, Dropout, Flatten, MaxPool2D, ReLU, set_dropout,
+)
 from tests.robustness import rejects
 
 
@@ -82,14 +84,30 @@ def test_bad_input_names_the_layer_and_both_shapes(layer, x, expected):
     (lambda: Conv2D(0, 4, 3), "in_channels must be a positive int"),
     (lambda: Conv2D(1, 4, (3, 0)), "kernel_size must be a positive int or a pair"),
     (lambda: Conv2D(1, 4, 3, padding="full"), "padding must be 'same', 'valid'"),
+    (lambda: MaxPool2D(2, padding=None), "padding must be 'same', 'valid', an int or a pair, got None"),
     (lambda: Dense(3, 2, activation="gelu"), "activation must be one of"),
     (lambda: Dropout(1.0), r"rate must be in \[0, 1\)"),
     (lambda: BatchNorm2D(3, momentum=2), r"momentum must be in \[0, 1\]"),
     (lambda: MaxPool2D(2, stride=0), "stride must be a positive int"),
+    (lambda: AvgPool2D(2, count_include_pad="yes"), "count_include_pad must be True or False, got 'yes'"),
 ])
 def test_bad_layer_arguments_are_rejected(make, expected):
     with rejects(ValueError, match=expected):
         make()
+
+
+def test_padding_names_are_case_insensitive_as_in_the_ops():
+    x = np.random.default_rng(0).standard_normal((2, 1, 7, 7)).astype(np.float32)
+    np.testing.assert_array_equal(Conv2D(1, 2, 3, padding="SAME", rng=0)(x), Conv2D(1, 2, 3, padding="same", rng=0)(x))
+    assert Conv2D(1, 2, 3, padding="Valid").padding == "valid"
+    assert MaxPool2D(2, padding="SAME")(x).shape == AvgPool2D(2, padding="Same")(x).shape == (2, 1, 4, 4)
+
+
+@pytest.mark.parametrize("count_include_pad, expected", [(False, [[1.0, 1.0], [1.0, 1.0]]),
+                                                         (True, [[1.0, 0.5], [0.5, 0.25]])])
+def test_avg_pool_divides_by_real_cells_unless_asked_to_count_the_padding(count_include_pad, expected):
+    layer = AvgPool2D(2, padding="same", count_include_pad=count_include_pad)  # 3x3 padded below and right
+    np.testing.assert_array_equal(layer(np.ones((1, 1, 3, 3), np.float32))[0, 0], expected)
 
 
 def test_freeze_stops_gradients_reaching_parameters():
@@ -112,3 +130,32 @@ def test_arrays_on_the_wrong_device_are_clear_errors():
             dense(np.ones((2, 3), np.float32))
     with rejects(TypeError, match=r"ReLU: got a CuPy \(GPU\) array, but the 'numpy' backend"):
         ReLU()(cupy.ones((2, 3), cupy.float32))
+
+
+def test_dropout_can_be_switched_off_in_training_mode():
+    x = np.ones((4, 100), dtype=np.float32)
+    layer = Dropout(0.5, seed=3)
+    layer.enabled = False
+    assert layer.training
+    out, cache = layer.forward(x)
+    np.testing.assert_array_equal(out, x)
+    np.testing.assert_array_equal(layer.backward(x, cache), x)
+    assert layer.calls == 0  # no mask drawn: switched back on, it continues the same masks
+    layer.enabled = True
+    np.testing.assert_array_equal(layer(x), Dropout(0.5, seed=3)(x))
+
+
+def test_set_dropout_switches_every_dropout_of_a_model_and_leaves_the_mode():
+    import dlcore
+
+    model = dlcore.Sequential([Dense(100, 100, rng=0), Dropout(0.5, seed=1), Dense(100, 100, rng=1), Dropout(0.3, seed=2)])
+    model.train()
+    x = np.ones((4, 100), dtype=np.float32)
+    assert set_dropout(model, False) == [model.layers[1], model.layers[3]]
+    assert model.training and not any(layer.enabled for layer in model.layers[1::2])
+    np.testing.assert_array_equal(model(x), model.eval()(x))  # the same as without dropout
+    model.train()
+    set_dropout(model, True)
+    assert not np.array_equal(model(x), model.eval()(x))
+    with rejects(TypeError, match="set_dropout: expected a model with a `layers` list"):
+        set_dropout(object(), False)

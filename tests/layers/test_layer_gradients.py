@@ -23,6 +23,7 @@ def _layer_cases():
         ("maxpool_same", lambda: MaxPool2D(2, 2, padding="same"), (2, 3, 5, 7)),
         ("maxpool_overlap", lambda: MaxPool2D(3, 1), (1, 2, 5, 5)),
         ("avgpool_same_stride2", lambda: AvgPool2D(3, 2, padding="same"), (2, 2, 7, 6)),
+        ("avgpool_include_pad", lambda: AvgPool2D(3, 2, padding=1, count_include_pad=True), (2, 2, 7, 6)),
         ("flatten", lambda: Flatten(), (2, 3, 2, 2)),
         ("relu", lambda: ReLU(), (3, 5)),
         ("tanh", lambda: Tanh(), (2, 3, 4)),

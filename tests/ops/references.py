@@ -50,15 +50,26 @@ def _windows(size: int, kernel: int, stride: int, pads: tuple[int, int]):
     ]
 
 
-def pool2d_reference(x, kernel, stride, padding, mode):
+def _padded_extent(size: int, kernel: int, stride: int, pads: tuple[int, int]):
+    """PyTorch's count_include_pad divisor along one dimension, per output index: the window
+    [start, start + kernel) clipped to the padded input [-pad_before, size + pad_after)."""
+    out = (size + sum(pads) - kernel) // stride + 1
+    return [min(o * stride - pads[0] + kernel, size + pads[1]) - (o * stride - pads[0]) for o in range(out)]
+
+
+def pool2d_reference(x, kernel, stride, padding, mode, count_include_pad=False):
     """Loop max/avg pooling over real cells; kernel, stride pairs, padding as conv2d_reference.
 
     Returns (out, backward) where backward(dout) -> dx; max sends each window's gradient to
-    its first maximum in row-major order, avg spreads it evenly over the window's real cells."""
+    its first maximum in row-major order, avg spreads it evenly over the window's real cells,
+    dividing by their number or, with count_include_pad, by the window's extent in the padded
+    input (PyTorch's avg_pool2d(count_include_pad=True): padding counts as zeros)."""
     (kh, kw), (sh, sw) = kernel, stride
     (ph, pw) = padding if isinstance(padding, tuple) else (padding, padding)
-    rows = _windows(x.shape[2], kh, sh, explicit_pads(x.shape[2], kh, sh, ph))
-    cols = _windows(x.shape[3], kw, sw, explicit_pads(x.shape[3], kw, sw, pw))
+    pads_h = explicit_pads(x.shape[2], kh, sh, ph)
+    pads_w = explicit_pads(x.shape[3], kw, sw, pw)
+    rows, cols = _windows(x.shape[2], kh, sh, pads_h), _windows(x.shape[3], kw, sw, pads_w)
+    extent_h, extent_w = _padded_extent(x.shape[2], kh, sh, pads_h), _padded_extent(x.shape[3], kw, sw, pads_w)
     out = np.zeros(x.shape[:2] + (len(rows), len(cols)))
     chosen = {}  # (n, c, oh, ow) -> cells that receive the gradient, with weights
     for n, c in np.ndindex(*x.shape[:2]):
@@ -71,8 +82,9 @@ def pool2d_reference(x, kernel, stride, padding, mode):
                     out[n, c, oh, ow] = values[best]
                     chosen[n, c, oh, ow] = [(cells[best], 1.0)]
                 else:
-                    out[n, c, oh, ow] = sum(values) / len(values)
-                    chosen[n, c, oh, ow] = [(cell, 1.0 / len(cells)) for cell in cells]
+                    divisor = extent_h[oh] * extent_w[ow] if count_include_pad else len(values)
+                    out[n, c, oh, ow] = sum(values) / divisor
+                    chosen[n, c, oh, ow] = [(cell, 1.0 / divisor) for cell in cells]
 
     def backward(dout):
         dx = np.zeros(x.shape)

@@ -83,6 +83,12 @@ def test_softmax_rows_sum_to_one(backend, rng):
         ),
         (np.zeros((2, 3)), "labels hold 2 samples but logits hold 3"),
         (np.zeros((3, 3, 1)), "expected labels of shape (3,) integer or (3, 3), got shape (3, 3, 1)"),
+        (
+            np.array([[0], [2], [1]]),
+            "labels of shape (3, 1) look like class indices in a column: squeeze them to shape (3,), "
+            "e.g. labels.reshape(-1); one-hot or probability labels have shape (3, 3)",
+        ),
+        (np.array([[0.0], [2.0], [1.0]]), "squeeze them to shape (3,), e.g. labels.reshape(-1).astype(int)"),
     ],
 )
 def test_bad_labels(labels, message):
@@ -90,6 +96,16 @@ def test_bad_labels(labels, message):
         softmax_cross_entropy(np.zeros((3, 3)), labels)
     assert str(info.value).startswith("softmax_cross_entropy: ")
     assert message in str(info.value)
+
+
+@pytest.mark.parametrize("as_sequence", [list, tuple], ids=["list", "tuple"])
+def test_labels_may_be_a_list_as_pytorch_users_pass_them(backend, rng, as_sequence):
+    logits = random_array(rng, (4, 3), np.float32)
+    indices, one_hot = [2, 0, 1, 2], [[0.0, 0.0, 1.0], [1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]]
+    expected = softmax_cross_entropy_reference(logits, _one_hot(np.array(indices), 3))
+    for labels in (indices, one_hot):
+        loss, _ = on_backend(backend, softmax_cross_entropy, logits, as_sequence(labels))
+        assert_close(loss, expected, np.float32)
 
 
 def test_bad_logits():

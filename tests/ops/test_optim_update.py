@@ -16,7 +16,13 @@ from .op_check import THREAD_ORDERS, assert_close, backend_context, random_array
 KERNEL_BACKENDS = ("emu", pytest.param("cupy", marks=pytest.mark.gpu))
 # Ragged on purpose: an empty tensor, a single element, sizes that fill no chunk or several.
 SHAPES = [(3, 4), (0,), (1,), (5, 7, 3, 3), (301,)]
-ADAM = {"step": 3, "lr": 1e-2, "beta1": 0.9, "beta2": 0.99, "eps": 1e-8}
+ADAM = {"lr": 1e-2, "beta1": 0.9, "beta2": 0.99, "eps": 1e-8}
+
+
+def _adam(lists, **penalties):
+    """ADAM and `penalties` with a different step per parameter (1, 4, 7, ...): each tensor's own
+    bias correction."""
+    return {**ADAM, **penalties, "steps": [1 + 3 * i for i in range(len(lists[0]))]}
 
 
 def _tensors(rng, shapes, dtype, count):
@@ -63,7 +69,7 @@ def small_chunks(monkeypatch):
 @pytest.mark.parametrize("penalties", [{}, {"weight_decay": 0.01}, {"l1": 0.003}, {"weight_decay": 0.02, "l1": 0.01}])
 def test_adam_matches_numpy(backend, rng, small_chunks, dtype, penalties):
     lists = _tensors(rng, SHAPES, dtype, 4)
-    hyper = {**ADAM, **penalties}
+    hyper = _adam(lists, **penalties)
     _assert_lists_close(_on_backend(backend, adam_update, lists, hyper), _on_numpy(adam_update_cpu, lists, hyper))
 
 
@@ -89,7 +95,7 @@ def test_sgd_matches_numpy(backend, rng, small_chunks, dtype, hyper):
 @pytest.mark.parametrize("backend_order", THREAD_ORDERS)
 def test_kernels_under_thread_orders(rng, small_chunks, backend_order):
     lists = _tensors(rng, SHAPES, np.float32, 4)
-    hyper = {**ADAM, "weight_decay": 0.01, "l1": 0.001}
+    hyper = _adam(lists, weight_decay=0.01, l1=0.001)
     _assert_lists_close(_on_backend(backend_order, adam_update, lists, hyper), _on_numpy(adam_update_cpu, lists, hyper))
     hyper = {"lr": 0.1, "momentum": 0.9, "nesterov": True}
     lists = lists[:3]
@@ -100,17 +106,17 @@ def test_default_chunks_span_a_large_tensor(rng):
     """A tensor of 2.5 chunks of the default size next to a small one: three blocks, then one."""
     shapes = [(optim_update.CHUNK_SIZE * 5 // 2,), (9,)]
     lists = _tensors(rng, shapes, np.float32, 4)
-    _assert_lists_close(_on_backend("emu", adam_update, lists, ADAM), _on_numpy(adam_update_cpu, lists, ADAM))
+    _assert_lists_close(_on_backend("emu", adam_update, lists, _adam(lists)), _on_numpy(adam_update_cpu, lists, _adam(lists)))
 
 
 def test_mixed_dtypes_are_updated_in_one_launch_per_dtype(rng):
     float32_lists, float64_lists = _tensors(rng, [(4, 3), (5,)], np.float32, 4), _tensors(rng, [(6,)], np.float64, 4)
     lists = [[a32[0], a64[0], a32[1]] for a32, a64 in zip(float32_lists, float64_lists)]  # float32, float64, float32
-    _assert_lists_close(_on_backend("emu", adam_update, lists, ADAM), _on_numpy(adam_update_cpu, lists, ADAM))
+    _assert_lists_close(_on_backend("emu", adam_update, lists, _adam(lists)), _on_numpy(adam_update_cpu, lists, _adam(lists)))
 
 
 def test_empty_parameter_list_is_a_no_op():
-    assert _on_backend("emu", adam_update, [[], [], [], []], ADAM) == [[], [], [], []]
+    assert _on_backend("emu", adam_update, [[], [], [], []], {**ADAM, "steps": []}) == [[], [], [], []]
     assert _on_backend("emu", sgd_update, [[], [], []], {"lr": 0.1}) == [[], [], []]
 
 
@@ -118,11 +124,11 @@ def test_non_contiguous_gradients_are_copied_but_parameters_must_be_contiguous(r
     params, _, states, squares = _tensors(rng, [(4, 6)], np.float32, 4)
     grads = [random_array(rng, (6, 4), np.float32).T]  # (4, 6), Fortran order
     lists = [params, grads, states, squares]
-    _assert_lists_close(_on_backend("emu", adam_update, lists, ADAM), _on_numpy(adam_update_cpu, lists, ADAM))
+    _assert_lists_close(_on_backend("emu", adam_update, lists, _adam(lists)), _on_numpy(adam_update_cpu, lists, _adam(lists)))
     with pytest.raises(ValueError, match=r"sgd_update: params\[0\] must be C-contiguous"):
         _on_backend("emu", sgd_update, [[np.asfortranarray(params[0])], grads, [None]], {"lr": 0.1})
     with pytest.raises(ValueError, match=r"adam_update: exp_avgs\[0\] must be C-contiguous"):
-        _on_backend("emu", adam_update, [params, grads, [np.asfortranarray(states[0])], squares], ADAM)
+        _on_backend("emu", adam_update, [params, grads, [np.asfortranarray(states[0])], squares], _adam(lists))
 
 
 @pytest.mark.parametrize(
@@ -136,9 +142,21 @@ def test_non_contiguous_gradients_are_copied_but_parameters_must_be_contiguous(r
 )
 def test_mismatched_lists_are_rejected_before_launch(rng, change, message):
     lists = _tensors(rng, [(3, 4), (5,)], np.float32, 4)
+    hyper = _adam(lists)
     change(lists)
     with pytest.raises(ValueError, match=message):
-        _on_backend("emu", adam_update, lists, ADAM)
+        _on_backend("emu", adam_update, lists, hyper)
+
+
+@pytest.mark.parametrize(
+    "steps, message",
+    [([1], "got 2 params but 1 steps"), ([1, 0], r"steps\[1\] must be an int >= 1"), ([2.0, 1], r"steps\[0\] must be an int")],
+)
+@pytest.mark.parametrize("backend", ["numpy", "emu"])
+def test_bad_step_counts_are_rejected(rng, backend, steps, message):
+    lists = _tensors(rng, [(3, 4), (5,)], np.float32, 4)
+    with pytest.raises(ValueError, match=message):
+        _on_backend(backend, adam_update, lists, {**ADAM, "steps": steps})
 
 
 def test_sgd_momentum_needs_buffers():
@@ -151,17 +169,19 @@ def test_sgd_momentum_needs_buffers():
 
 def _train(backend, optimizer_class, steps=3, **kwargs):
     """Parameters after `steps` optimizer steps on `backend` (NumPy arrays), from the same start,
-    with a frozen parameter and one without a gradient that must stay as they are."""
+    with a frozen parameter and one without a gradient that must stay as they are, and one with a
+    gradient on every other step only (its own step count differs from the optimizer's)."""
     rng = np.random.default_rng(5)
-    start = [random_array(rng, shape, np.float32) for shape in [(3, 4), (7,), (2, 3, 3, 3), (5,), (6,)]]
+    start = [random_array(rng, shape, np.float32) for shape in [(3, 4), (7,), (2, 3, 3, 3), (5,), (6,), (4,)]]
     gradients = [[random_array(rng, array.shape, np.float32) for array in start] for _ in range(steps)]
     with backend_context(backend):
         params = [Parameter(to_backend(array.copy())) for array in start]
         params[3].trainable = False
         optimizer = optimizer_class(params, **kwargs)
-        for step_gradients in gradients:
+        for step, step_gradients in enumerate(gradients):
             for index, (param, gradient) in enumerate(zip(params, step_gradients)):
-                param.grad = None if index == 4 else to_backend(gradient)
+                gradless = index == 4 or (index == 5 and step % 2 == 1)
+                param.grad = None if gradless else to_backend(gradient)
             optimizer.step()
         return [to_numpy(param.data) for param in params], start
 

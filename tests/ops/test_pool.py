@@ -9,7 +9,7 @@ from dlcore.ops import avg_pool2d_backward, avg_pool2d_forward, max_pool2d_backw
 from dlcore.ops import pool as pool_ops
 
 from .op_check import THREAD_ORDERS, assert_close, check_op_gradients, on_backend, random_array, run_op
-from .references import pool2d_reference
+from .references import explicit_pads, pool2d_reference
 
 POOLS = {"max": (max_pool2d_forward, max_pool2d_backward), "avg": (avg_pool2d_forward, avg_pool2d_backward)}
 
@@ -155,6 +155,57 @@ def test_same_avg_pooling_divides_by_real_cells(backend):
     np.testing.assert_array_equal(out, np.ones((1, 1, 2, 2)))
 
 
+def test_count_include_pad_counts_the_padding_as_zeros(backend):
+    x = np.ones((1, 1, 3, 3))  # "same" pads one row below and one column to the right
+    params = {"kernel_size": 2, "padding": "same", "count_include_pad": True}
+    out, _ = run_op(backend, avg_pool2d_forward, [x], params)
+    np.testing.assert_array_equal(out[0, 0], [[1.0, 0.5], [0.5, 0.25]])
+
+
+def _is_padded(x_shape, kernel, stride, padding) -> bool:
+    pads = padding if isinstance(padding, tuple) else (padding, padding)
+    return any(any(explicit_pads(*args)) for args in zip(x_shape[2:], kernel, stride, pads))
+
+
+# Average pooling with count_include_pad=True: every geometry with padding, and one without.
+PADDED = [geometry for geometry in GEOMETRIES if _is_padded(*geometry)]
+PADDED_IDS = [f"x{x}-k{k}-s{s}-p{p}" for x, k, s, p in PADDED]
+
+
+@pytest.mark.parametrize("x_shape, kernel, stride, padding", PADDED + [GEOMETRIES[3]], ids=PADDED_IDS + [IDS[3]])
+def test_count_include_pad_matches_loop_reference(backend, rng, x_shape, kernel, stride, padding):
+    x = random_array(rng, x_shape)
+    expected_out, expected_backward = pool2d_reference(x, kernel, stride, padding, "avg", count_include_pad=True)
+    dout = random_array(rng, expected_out.shape)
+    params = {"kernel_size": kernel, "stride": stride, "padding": padding, "count_include_pad": True}
+    out, dx = run_op(backend, avg_pool2d_forward, [x], params, avg_pool2d_backward, dout)
+    assert_close(out, expected_out)
+    assert_close(dx, expected_backward(dout))
+    if _is_padded(x_shape, kernel, stride, padding):  # the padding changes the result: the flag is not ignored
+        excluding, _ = run_op(backend, avg_pool2d_forward, [x], {**params, "count_include_pad": False})
+        assert np.max(np.abs(excluding - out)) > 1e-3
+
+
+@pytest.mark.parametrize("x_shape, kernel, stride, padding", PADDED, ids=PADDED_IDS)
+def test_count_include_pad_gradients(backend, rng, x_shape, kernel, stride, padding):
+    x = random_array(rng, x_shape)
+    params = {"kernel_size": kernel, "stride": stride, "padding": padding, "count_include_pad": True}
+    check_op_gradients(avg_pool2d_forward, avg_pool2d_backward, [x], params, backend=backend)
+
+
+def test_count_include_pad_matches_torch_when_installed(rng):
+    torch = pytest.importorskip("torch")
+    x = random_array(rng, (2, 3, 7, 9))
+    out, _ = avg_pool2d_forward(x, (3, 3), (2, 2), 1, count_include_pad=True)
+    expected = torch.nn.functional.avg_pool2d(torch.from_numpy(x), 3, 2, 1, count_include_pad=True)
+    assert_close(out, expected.numpy())
+
+
+def test_count_include_pad_must_be_a_bool():
+    with pytest.raises(ValueError, match="count_include_pad must be True or False, got 'yes'"):
+        avg_pool2d_forward(np.zeros((1, 1, 4, 4)), count_include_pad="yes")
+
+
 @pytest.mark.parametrize("mode", ["max", "avg"])
 def test_float32_stays_float32(backend, rng, mode):
     x = random_array(rng, (2, 3, 7, 9), np.float32)
@@ -221,20 +272,23 @@ KERNEL_IDS = [f"x{x}-k{k}-s{s}-p{p}" for x, k, s, p in KERNEL_GEOMETRIES]
 
 def _on_backend_and_numpy(backend, rng, mode, geometry, dtype):
     """((out, dx) on `backend`, (out, dx) on the NumPy backend) for the same random x and dout;
-    x holds small integers for max pooling, so that every window has ties."""
+    x holds small integers for max pooling, so that every window has ties. Mode "avg-include-pad"
+    is average pooling with count_include_pad=True."""
     x_shape, kernel, stride, padding = geometry
     if mode == "max":
         x = rng.integers(0, 4, x_shape).astype(dtype)
     else:
         x = random_array(rng, x_shape, dtype)
     params = {"kernel_size": kernel, "stride": stride, "padding": padding}
+    if mode == "avg-include-pad":
+        mode, params["count_include_pad"] = "avg", True
     forward, backward = POOLS[mode]
     dout = random_array(rng, run_op("numpy", forward, [x], params)[0].shape, dtype)
     return tuple(run_op(name, forward, [x], params, backward, dout) for name in (backend, "numpy"))
 
 
 @pytest.mark.parametrize("backend_order", THREAD_ORDERS)
-@pytest.mark.parametrize("mode", ["max", "avg"])
+@pytest.mark.parametrize("mode", ["max", "avg", "avg-include-pad"])
 @pytest.mark.parametrize("geometry", KERNEL_GEOMETRIES, ids=KERNEL_IDS)
 def test_kernels_under_thread_orders(rng, backend_order, mode, geometry):
     results = _on_backend_and_numpy(backend_order, rng, mode, geometry, np.float64)
@@ -244,7 +298,7 @@ def test_kernels_under_thread_orders(rng, backend_order, mode, geometry):
 
 
 @pytest.mark.parametrize("backend", KERNEL_BACKENDS)
-@pytest.mark.parametrize("mode", ["max", "avg"])
+@pytest.mark.parametrize("mode", ["max", "avg", "avg-include-pad"])
 @pytest.mark.parametrize("geometry", KERNEL_GEOMETRIES, ids=KERNEL_IDS)
 def test_kernels_agree_with_numpy_in_float32(rng, backend, mode, geometry):
     (out, dx), (expected_out, expected_dx) = _on_backend_and_numpy(backend, rng, mode, geometry, np.float32)
