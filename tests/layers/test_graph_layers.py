@@ -1,5 +1,5 @@
 """The layers of the graph contract (issue 13): Add, Concatenate, GlobalAvgPool2D,
-GlobalMaxPool2D, LeakyReLU and Identity.
+GlobalMaxPool2D, LeakyReLU and Identity; and Conv2D's dilation argument.
 
 They are called as the graph engine calls them, `out, cache = layer.forward(layer.check_input(x))`
 and `layer.backward(dout, cache)`, on every backend, against references written from the
@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from dlcore.backend import to_backend, to_numpy
-from dlcore.layers import Add, Concatenate, GlobalAvgPool2D, GlobalMaxPool2D, Identity, LeakyReLU
+from dlcore.layers import Add, Concatenate, Conv2D, GlobalAvgPool2D, GlobalMaxPool2D, Identity, LeakyReLU
+from dlcore.layers import conv as conv_layer
 from dlcore.ops.launch import poison_outputs
 from tests.ops.op_check import OP_BACKENDS, assert_close, backend_context, numerical_gradient, random_array
 
@@ -303,3 +304,22 @@ def test_bad_layer_arguments(make, message):
     with pytest.raises(ValueError) as info:
         make()
     assert str(info.value) == message
+
+
+def test_conv2d_passes_its_dilation_to_the_op(monkeypatch):
+    calls = []
+
+    def recording_conv2d_forward(*args, **kwargs):
+        calls.append(kwargs)
+        return real_forward(*args, **kwargs)
+
+    real_forward = conv_layer.conv2d_forward
+    monkeypatch.setattr(conv_layer, "conv2d_forward", recording_conv2d_forward)
+    layer = Conv2D(2, 3, 3, padding="same", dilation=(2, 3))
+    layer.forward(layer.check_input(np.zeros((1, 2, 9, 9), np.float32)))
+    assert layer.dilation == (2, 3) and calls[0]["dilation"] == (2, 3)
+
+
+def test_conv2d_rejects_a_bad_dilation():
+    with pytest.raises(ValueError, match=r"Conv2D: dilation must be a positive int or a pair of them, got 0"):
+        Conv2D(2, 3, 3, dilation=0)
