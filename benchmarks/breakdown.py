@@ -1,7 +1,8 @@
 """Where one training step of the notes' network spends its time: dlcore beside PyTorch.
 
-Each row is one dlcore layer (PyTorch's Conv2d/Linear are grouped with the ReLU that
-dlcore fuses into them), timed forward and backward inside real training steps, plus
+Each row is one step of dlcore's execution plan (a layer, or conv + ReLU + max pool, which
+the graph engine runs as one; PyTorch's modules are grouped to match), timed forward and
+backward inside real training steps, plus
 the loss and the optimizer update. Times are medians (or, with --statistic min, minima)
 over the timed steps, in ms.
 
@@ -27,9 +28,9 @@ import sys
 import time
 from collections import defaultdict
 
-LAYERS = ("conv1", "pool1", "conv2", "pool2", "flatten", "fc1", "dropout", "fc2")
+LAYERS = ("conv1+pool1", "conv2+pool2", "flatten", "fc1", "dropout", "fc2")  # dlcore's plan steps
 TORCH_GROUPS = {  # indices into benchmarks.steps.torch_network()
-    "conv1": (0, 1), "pool1": (2,), "conv2": (3, 4), "pool2": (5,),
+    "conv1+pool1": (0, 1, 2), "conv2+pool2": (3, 4, 5),
     "flatten": (6,), "fc1": (7, 8), "dropout": (9,), "fc2": (10,),
 }
 ROWS = LAYERS + ("loss", "optimizer")
@@ -104,9 +105,9 @@ def dlcore_breakdown(batch: int, steps: int, warmup: int, statistic: str, backen
     model, optimizer, loss_fn, x, y = dlcore_training(batch)
 
     timings = Timings()
-    for layer in model.layers:
-        layer.forward = _timed(layer.forward, timings, layer.name, "forward")
-        layer.backward = _timed(layer.backward, timings, layer.name, "backward")
+    for step in model.plan().steps:  # the engine's steps: conv + ReLU + max pool run as one
+        step.forward = _timed(step.forward, timings, step.name, "forward")
+        step.backward = _timed(step.backward, timings, step.name, "backward")
     loss_forward = _timed(loss_fn, timings, "loss", "forward")
     loss_backward = _timed(loss_fn.backward, timings, "loss", "backward")
     optimizer_step = _timed(optimizer.step, timings, "optimizer", "update")

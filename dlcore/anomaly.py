@@ -1,4 +1,4 @@
-"""Opt-in anomaly detection: find the first layer whose activations or gradients stop
+"""Opt-in anomaly detection: find the first node whose activations or gradients stop
 being finite, as torch.autograd.detect_anomaly does.
 
     with dlcore.detect_anomaly():
@@ -57,10 +57,3 @@ def check(array, where: str) -> None:
     if nans or infs:
         raise AnomalyError(f"non-finite values ({nans} NaN, {infs} Inf of {values.size}) "
                            f"first appeared in {where}")
-
-
-def check_backward(layer, dx) -> None:
-    """After layer.backward: its parameter gradients, then the input gradient it returned."""
-    for name, grad in layer.gradients().items():
-        check(grad, f"the gradient of {layer.describe()}.{name} (backward pass)")
-    check(dx, f"the input gradient of {layer.describe()} (backward pass)")

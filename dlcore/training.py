@@ -6,6 +6,7 @@ the training data and, with validation_data, the validation accuracy and loss.
 """
 from __future__ import annotations
 
+import copy
 import math
 import sys
 
@@ -26,13 +27,13 @@ class TrainingOutOfMemoryError(MemoryError):
     the allocator was asked for."""
 
 
-def _as_inputs(x) -> tuple:
-    """A model takes one array or a tuple of arrays (multi-input models)."""
+def as_inputs(x) -> tuple:
+    """A model takes one array or a tuple of arrays (several inputs)."""
     return tuple(x) if isinstance(x, (tuple, list)) else (x,)
 
 
-def _check_lengths(inputs, y=None):
-    sizes = [len(a) for a in inputs] + ([len(y)] if y is not None else [])
+def check_lengths(inputs, labels=()):
+    sizes = [len(a) for a in inputs] + [len(y) for y in labels]
     if len(set(sizes)) != 1:
         raise ValueError(f"inputs and labels must have the same number of samples, got {sizes}")
     if sizes[0] == 0:
@@ -40,7 +41,7 @@ def _check_lengths(inputs, y=None):
     return sizes[0]
 
 
-def _batch(inputs, index):
+def batch(inputs, index):
     return tuple(to_backend(a[index]) for a in inputs)
 
 
@@ -52,44 +53,138 @@ def _training_batch(inputs, index, augment):
     return tuple(to_backend(a) for a in arrays)
 
 
-def predict(model, x, batch_size: int = 1000):
-    """Model outputs for every sample, in eval mode, as a NumPy array."""
-    inputs = _as_inputs(x)
-    n = _check_lengths(inputs)
+def predict(model, x, batch_size: int = 1000, probabilities: bool = False):
+    """Model outputs for every sample, in eval mode, as NumPy (a tuple for several outputs);
+    `probabilities=True` gives the softmax of each output (class probabilities) instead of
+    the logits."""
+    inputs = as_inputs(x)
+    n = check_lengths(inputs)
     was_training = model.training
     model.eval()
     try:
-        outputs = [to_numpy(model(*_batch(inputs, slice(i, i + batch_size)))) for i in range(0, n, batch_size)]
+        parts = [_outputs(model(*batch(inputs, slice(i, i + batch_size)))) for i in range(0, n, batch_size)]
     finally:
         model.train(was_training)
-    return np.concatenate(outputs)
+    outputs = [np.concatenate([to_numpy(part[k]) for part in parts]) for k in range(len(parts[0]))]
+    if probabilities:
+        outputs = [_softmax(out) for out in outputs]
+    return outputs[0] if len(outputs) == 1 else tuple(outputs)
 
 
-def evaluate(model, x, y, batch_size: int = 1000, loss=None) -> dict[str, float]:
-    """{'loss': mean loss, 'accuracy': fraction of argmax(outputs) == labels}, in eval mode."""
-    inputs = _as_inputs(x)
-    n = _check_lengths(inputs, y)
-    loss_fn = loss or SoftmaxCrossEntropy()
-    y = np.asarray(y)
-    labels = _class_labels(y)
+def _outputs(result) -> tuple:
+    return result if isinstance(result, tuple) else (result,)
+
+
+def _softmax(logits: np.ndarray) -> np.ndarray:
+    shifted = np.exp(logits - logits.max(axis=1, keepdims=True))  # (N, K), max subtracted for range
+    return shifted / shifted.sum(axis=1, keepdims=True)
+
+
+def evaluate(model, x, y, batch_size: int = 1000, loss=None, loss_weights=None) -> dict[str, float]:
+    """{'loss': mean loss, 'accuracy': fraction of argmax(outputs) == labels}, in eval mode.
+    With several outputs, y holds one label array per output (a tuple, or a dict by output
+    name), 'loss' is the weighted sum and '<output>_loss', '<output>_accuracy' are per output."""
+    inputs = as_inputs(x)
+    objective = Objective(model, loss, loss_weights)
+    labels = objective.labels(y)
+    n = check_lengths(inputs, labels)
     was_training = model.training
     model.eval()
-    total_loss, correct = 0.0, 0
+    totals = np.zeros(len(labels))
+    correct = np.zeros(len(labels), dtype=np.int64)
     try:
         for i in range(0, n, batch_size):
             part = slice(i, i + batch_size)
-            logits = model(*_batch(inputs, part))
-            total_loss += float(loss_fn(logits, to_backend(y[part]))) * len(labels[part])
-            correct += int((to_numpy(logits).argmax(axis=1) == labels[part]).sum())
+            outputs = _outputs(model(*batch(inputs, part)))
+            parts = [y_k[part] for y_k in labels]
+            totals += np.array(objective.losses(outputs, parts)) * len(parts[0])
+            correct += objective.correct(outputs, parts)
     finally:
         model.train(was_training)
-    return {"loss": total_loss / n, "accuracy": correct / n}
+    return objective.record(totals / n, correct / n)
 
 
-def fit(model, x, y, *, optimizer, loss=None, batch_size: int = 32, epochs: int | None = None,
-        iterations: int | None = None, validation_data=None, eval_every: int | None = None,
-        eval_samples: int | None = None, rng=None, progress: bool | None = None,
-        verbose: bool = True, augment=None, callbacks=(), resume_from=None) -> History:
+class Objective:
+    """The loss of a model's outputs: one loss function and weight per output.
+
+    loss          None (softmax cross-entropy), a loss, or one per output (a list, or a dict
+                  by output name)
+    loss_weights  None (all 1), or one per output (a list, or a dict by output name)
+    """
+
+    def __init__(self, model, loss=None, loss_weights=None):
+        self.names = list(getattr(model, "output_names", ["output"]))
+        count = len(self.names)
+        fns = self._per_output(loss, "loss", None)
+        if count > 1 and loss is not None and not isinstance(loss, (list, tuple, dict)):
+            fns = [copy.deepcopy(loss) for _ in fns]  # a loss keeps its gradient: one object per output
+        self.loss_fns = [SoftmaxCrossEntropy() if fn is None else fn for fn in fns]
+        self.weights = [1.0 if w is None else float(w) for w in self._per_output(loss_weights, "loss_weights", None)]
+
+    def _per_output(self, value, what: str, default) -> list:
+        names = self.names
+        if isinstance(value, dict):
+            unknown = sorted(set(value) - set(names))
+            if unknown:
+                raise ValueError(f"{what}: no output named {', '.join(map(repr, unknown))}; the outputs are "
+                                 f"{', '.join(names)}")
+            return [value.get(name, default) for name in names]
+        if isinstance(value, (list, tuple)):
+            if len(value) != len(names):
+                raise ValueError(f"{what}: {len(value)} given for {len(names)} outputs ({', '.join(names)})")
+            return list(value)
+        return [value] * len(names)
+
+    def labels(self, y) -> list[np.ndarray]:
+        """One label array per output."""
+        if len(self.names) == 1:
+            return [np.asarray(y)]
+        if isinstance(y, dict):
+            missing = [name for name in self.names if name not in y]
+            if missing:
+                raise ValueError(f"labels: none given for output(s) {', '.join(missing)}")
+            return [np.asarray(y[name]) for name in self.names]
+        if not isinstance(y, (list, tuple)) or len(y) != len(self.names):
+            raise ValueError(f"the model has {len(self.names)} outputs ({', '.join(self.names)}): give one "
+                             "label array per output, as a tuple or a dict by output name")
+        return [np.asarray(y_k) for y_k in y]
+
+    def losses(self, outputs, labels) -> list[float]:
+        """Each output's loss; keeps each loss function's gradient for `gradients`."""
+        return [float(fn(out, to_backend(y_k))) for fn, out, y_k in zip(self.loss_fns, outputs, labels)]
+
+    def total(self, losses: list[float]) -> float:
+        return sum(w * value for w, value in zip(self.weights, losses))
+
+    def gradients(self) -> list:
+        """dL/d(output) for each output of the last `losses` call, L the weighted sum."""
+        return [fn.backward() if w == 1.0 else w * fn.backward() for fn, w in zip(self.loss_fns, self.weights)]
+
+    def correct(self, outputs, labels) -> np.ndarray:
+        """Per output, the number of samples whose argmax output is the label."""
+        return np.array([int((to_numpy(out).argmax(axis=1) == _class_labels(y_k)).sum())
+                         for out, y_k in zip(outputs, labels)])
+
+    def accuracy_keys(self) -> list[str]:
+        return ["accuracy"] if len(self.names) == 1 else [f"{name}_accuracy" for name in self.names]
+
+    def record(self, losses, accuracies) -> dict[str, float]:
+        """{'loss', 'accuracy'} for one output; {'loss', '<name>_loss', '<name>_accuracy', ...}
+        for several."""
+        if len(self.names) == 1:
+            return {"loss": float(losses[0]), "accuracy": float(accuracies[0])}
+        values = {"loss": self.total(losses)}
+        for name, loss_value, accuracy in zip(self.names, losses, accuracies):
+            values[f"{name}_loss"] = float(loss_value)
+            values[f"{name}_accuracy"] = float(accuracy)
+        return values
+
+
+def fit(model, x, y, *, optimizer, loss=None, loss_weights=None, batch_size: int = 32,
+        epochs: int | None = None, iterations: int | None = None, validation_data=None,
+        eval_every: int | None = None, eval_samples: int | None = None, rng=None,
+        progress: bool | None = None, verbose: bool = True, augment=None, callbacks=(),
+        resume_from=None) -> History:
     """Train `model` on (x, y) and return the History.
 
     Give exactly one of `epochs` and `iterations`. `eval_every` defaults to one epoch.
@@ -100,14 +195,20 @@ def fit(model, x, y, *, optimizer, loss=None, batch_size: int = 32, epochs: int 
     `verbose` prints one line per evaluation. `augment` (e.g. a dlcore.data.augment.Compose)
     maps the first input of every training batch, a NumPy array (B, ...), to an augmented
     array of the same shape; evaluation data is never augmented.
+    A model with several outputs takes one label array per output in y (a tuple, or a dict
+    by output name), a loss per output (`loss`: one for all, a list or a dict; default
+    softmax cross-entropy) and optional `loss_weights`; it minimizes the weighted sum and
+    records each output's loss and accuracy ('<output>_loss', '<output>_accuracy').
     `callbacks` (dlcore.callbacks) are called around every iteration and evaluation and may
     stop training. `resume_from` is a checkpoint that ModelCheckpoint wrote during a fit
     with the same data and arguments: the model, optimizer, sampler, generator and history
     are restored and training continues after its iteration, exactly as the uninterrupted
     run would have on the NumPy backend; the History returned holds the whole run.
     """
-    inputs = _as_inputs(x)
-    n = _check_lengths(inputs, y)
+    inputs = as_inputs(x)
+    objective = Objective(model, loss, loss_weights)
+    labels = objective.labels(y)
+    n = check_lengths(inputs, labels)
     if (epochs is None) == (iterations is None):
         raise ValueError("fit: give exactly one of epochs and iterations")
     if batch_size < 1:
@@ -120,8 +221,6 @@ def fit(model, x, y, *, optimizer, loss=None, batch_size: int = 32, epochs: int 
         raise ValueError(f"fit: nothing to train ({total} iterations)")
     eval_every = eval_every or min(steps_per_epoch, total)
     rng = as_generator(rng)
-    loss_fn = loss or SoftmaxCrossEntropy()
-    y = np.asarray(y)
     run = TrainingRun(model, optimizer, BatchSampler(n, batch_size, rng), rng, History(), total, augment)
     if resume_from is not None:
         run.resume(resume_from)
@@ -137,40 +236,41 @@ def fit(model, x, y, *, optimizer, loss=None, batch_size: int = 32, epochs: int 
             iteration = run.iteration + 1
             hooks.on_iteration_begin(iteration)
             index = run.sampler.next_indices()
-            labels = y[index]
+            batch_labels = [y_k[index] for y_k in labels]
             try:
-                logits = model(*_training_batch(inputs, index, augment))
-                value = float(loss_fn(logits, to_backend(labels)))
+                outputs = _outputs(model(*_training_batch(inputs, index, augment)))
+                value = objective.total(objective.losses(outputs, batch_labels))
                 if not math.isfinite(value):
                     raise FloatingPointError(
                         f"loss is {value} at iteration {iteration}: training diverged "
                         "(lower the learning rate or check the data)")
-                model.backward(loss_fn.backward())
+                model.backward(*objective.gradients())
                 optimizer.step()
             except OUT_OF_MEMORY_ERRORS as error:
                 raise TrainingOutOfMemoryError(
                     f"out of memory at iteration {iteration} with batch_size={batch_size} on the "
                     f"{get_backend().name!r} backend ({error}); try a smaller batch_size") from error
             run.iteration = iteration
-            correct = 0
-            if eval_samples is None:
-                correct = int((to_numpy(logits).argmax(axis=1) == _class_labels(labels)).sum())
+            correct = objective.correct(outputs, batch_labels) if eval_samples is None else 0
             run.add_to_window(value, correct)
             if iteration % eval_every == 0 or iteration == total:
                 record = {"iteration": iteration, "loss": run.window_loss / run.window_steps}
                 if eval_samples is None:
-                    record["accuracy"] = run.window_correct / (run.window_steps * batch_size)
+                    accuracies = np.atleast_1d(run.window_correct) / (run.window_steps * batch_size)
                 else:
                     subset = _subset(n, eval_samples, rng)
-                    record["accuracy"] = evaluate(model, tuple(a[subset] for a in inputs), y[subset],
-                                                  loss=loss_fn)["accuracy"]
+                    scores = evaluate(model, tuple(a[subset] for a in inputs), _labels_of(labels, subset),
+                                      loss=objective.loss_fns, loss_weights=objective.weights)
+                    accuracies = [scores[key] for key in objective.accuracy_keys()]
+                record |= dict(zip(objective.accuracy_keys(), map(float, accuracies)))
                 if validation_data is not None:
                     vx, vy = validation_data
-                    vinputs = _as_inputs(vx)
-                    vsubset = _subset(_check_lengths(vinputs, vy), eval_samples, rng)
-                    scores = evaluate(model, tuple(a[vsubset] for a in vinputs), np.asarray(vy)[vsubset],
-                                      loss=loss_fn)
-                    record["val_loss"], record["val_accuracy"] = scores["loss"], scores["accuracy"]
+                    vinputs = as_inputs(vx)
+                    vlabels = objective.labels(vy)
+                    vsubset = _subset(check_lengths(vinputs, vlabels), eval_samples, rng)
+                    scores = evaluate(model, tuple(a[vsubset] for a in vinputs), _labels_of(vlabels, vsubset),
+                                      loss=objective.loss_fns, loss_weights=objective.weights)
+                    record |= {f"val_{key}": value for key, value in scores.items()}
                 run.history.record(**record)
                 run.reset_window()
                 if verbose:
@@ -180,6 +280,12 @@ def fit(model, x, y, *, optimizer, loss=None, batch_size: int = 32, epochs: int 
     finally:
         hooks.on_train_end()
     return run.history
+
+
+def _labels_of(labels: list[np.ndarray], subset):
+    """The labels at `subset`, in the form evaluate takes (one array, or a tuple per output)."""
+    parts = [y_k[subset] for y_k in labels]
+    return parts[0] if len(parts) == 1 else tuple(parts)
 
 
 def _class_labels(y: np.ndarray) -> np.ndarray:
@@ -194,8 +300,8 @@ def _subset(n: int, size: int | None, rng: np.random.Generator):
 
 
 def _format_record(record: dict, total: int) -> str:
-    parts = [f"iteration {record['iteration']}/{total}", f"loss {record['loss']:.4f}",
-             f"accuracy {record['accuracy']:.4f}"]
-    if "val_accuracy" in record:
-        parts.append(f"val_accuracy {record['val_accuracy']:.4f}")
+    """'iteration 100/2000  loss 0.4123  accuracy 0.8750  val_accuracy 0.8800' (every
+    accuracy of a model with several outputs)."""
+    parts = [f"iteration {record['iteration']}/{total}", f"loss {record['loss']:.4f}"]
+    parts += [f"{key} {value:.4f}" for key, value in record.items() if key.endswith("accuracy")]
     return "  ".join(parts)

@@ -34,11 +34,11 @@ class TrainingRun:
     augment: object = None
     iteration: int = 0
     window_loss: float = 0.0
-    window_correct: int = 0
+    window_correct: int | np.ndarray = 0  # one count per output of a model with several
     window_steps: int = 0
     stop_training: bool = False
 
-    def add_to_window(self, loss: float, correct: int) -> None:
+    def add_to_window(self, loss: float, correct) -> None:
         self.window_loss += loss
         self.window_correct += correct
         self.window_steps += 1
@@ -55,7 +55,7 @@ class TrainingRun:
             "rng": self.rng.bit_generator.state,
             "history": self.history.history,
             "window_loss": self.window_loss,
-            "window_correct": self.window_correct,
+            "window_correct": np.asarray(self.window_correct).tolist(),
             "window_steps": self.window_steps,
             "augment": self.augment.state_dict() if hasattr(self.augment, "state_dict") else None,
         }
@@ -69,7 +69,8 @@ class TrainingRun:
         self.history.history = {key: list(values) for key, values in state["history"].items()}
         self.iteration = int(state["iteration"])
         self.window_loss = float(state["window_loss"])
-        self.window_correct = int(state["window_correct"])
+        correct = state["window_correct"]
+        self.window_correct = np.asarray(correct, dtype=np.int64) if isinstance(correct, list) else int(correct)
         self.window_steps = int(state["window_steps"])
         if state.get("augment") is not None:
             self.augment.load_state_dict(state["augment"])

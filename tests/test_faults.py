@@ -24,9 +24,9 @@ class Poison(Layer):
         if self.where == "forward" and self.calls > self.after:
             x = x.copy()
             x[0, 0] = self.value
-        return x
+        return x, None
 
-    def backward(self, dout):
+    def backward(self, dout, cache, needs_input_grad=True):
         if self.where == "backward":
             dout = dout.copy()
             dout[-1, -1] = self.value

@@ -48,7 +48,7 @@ def test_layers_are_named_uniquely_across_branches_and_head():
 def test_forward_and_backward_match_central_differences_in_float64():
     rng = np.random.default_rng(1)
     model = _tiny_model(np.float64)
-    model.branches[0].needs_input_grad = True  # also check dL/d(image)
+    model.needs_input_grad = (True, False)  # also check dL/d(image)
     images, features = rng.standard_normal((2, 1, 6, 6)), rng.standard_normal((2, 3))
     dout = rng.standard_normal((2, 3))
 
@@ -63,12 +63,12 @@ def test_forward_and_backward_match_central_differences_in_float64():
         np.testing.assert_allclose(p.grad, expected, **GRADIENT_TOLERANCE, err_msg=name)
 
 
-def test_concatenate_flattens_joins_and_splits():
+def test_the_merge_flattens_joins_and_splits():
     a, b = np.arange(12.0).reshape(2, 2, 3), np.arange(4.0).reshape(2, 2)
-    merge = Concatenate()
-    out = merge([a, b])
+    merge = _tiny_model().merge
+    out, cache = merge.forward(merge.check_input([a, b]))
     np.testing.assert_array_equal(out, np.concatenate([a.reshape(2, 6), b], axis=1))
-    da, db = merge.backward(out * 10)
+    da, db = merge.backward(out * 10, cache)
     np.testing.assert_array_equal(da, a * 10)
     np.testing.assert_array_equal(db, b * 10)
     with pytest.raises(ValueError, match=r"different batch sizes \[2, 1\]"):
@@ -128,14 +128,17 @@ def test_a_frozen_branch_does_no_backward_work():
     model = _tiny_model().freeze("conv")
     calls = []
     for layer in model.branches[0].layers:
-        layer.backward = lambda dout, name=layer.name: calls.append(name)
+        layer.backward = lambda dout, cache, needs_input_grad=True, name=layer.name: calls.append(name)
     loss_fn = SoftmaxCrossEntropy()
     loss_fn(model(images, features), y)
     model.backward(loss_fn.backward())
     assert calls == [] and model.layer("hint_fc").weight.grad is not None
     model.freeze()
+    for layer in model.layers:
+        layer.backward = lambda dout, cache, needs_input_grad=True, name=layer.name: calls.append(name)
+    loss_fn(model(images, features), y)
     assert model.backward(loss_fn.backward()) == (None, None)
-    assert not model.head.needs_input_grad
+    assert calls == []  # a frozen model runs no backward at all
 
 
 def test_weight_decay_on_one_branch_shrinks_only_that_branch():

@@ -31,11 +31,11 @@ def _data(n=96, seed=0):
 
 
 def _spy_backward(model):
-    """Record the names of the layers whose backward runs."""
+    """Record (name, needs_input_grad) of the layers whose backward runs."""
     calls = []
     for layer in model.layers:
-        layer.backward = (lambda original, name: lambda dout, **options: calls.append(name) or original(dout, **options))(
-            layer.backward, layer.name)
+        layer.backward = (lambda original, name: lambda dout, cache, needs_input_grad=True: calls.append(
+            (name, needs_input_grad)) or original(dout, cache, needs_input_grad))(layer.backward, layer.name)
     return calls
 
 
@@ -65,15 +65,15 @@ def test_backward_skips_the_frozen_bottom_of_the_model():
     model = _small_cnn().freeze(up_to="pool")
     calls = _spy_backward(model)
     assert _train_step(model, x, y) is None
-    assert calls == ["fc2", "fc1"]  # nothing below the lowest trainable layer runs
-    assert not model.layer("fc1").needs_input_grad and model.layer("fc2").needs_input_grad
+    # nothing below the lowest trainable layer runs, and that one computes no input gradient
+    assert calls == [("fc2", True), ("fc1", False)]
     assert model.layer("conv").weight.grad is None
 
     model.unfreeze()
     calls.clear()
+    model.fuse = False  # each layer's own backward (the conv + ReLU -> pool pass would join two)
     _train_step(model, x, y)
-    assert calls == ["fc2", "fc1", "flatten", "pool", "conv"]
-    assert model.layer("fc1").needs_input_grad and not model.layer("conv").needs_input_grad
+    assert calls == [("fc2", True), ("fc1", True), ("flatten", True), ("pool", True), ("conv", False)]
 
 
 def test_a_frozen_middle_layer_still_passes_the_gradient_down():
@@ -125,7 +125,9 @@ def test_slicing_gives_a_sequential_and_names_stay_unique():
 
 def test_summary_marks_frozen_layers():
     text = _small_cnn().freeze(up_to="pool").summary()
-    assert "conv            Conv2D                  40  frozen" in text
+    rows = {line.split()[0]: line.split() for line in text.splitlines()}
+    assert rows["conv"] == ["conv", "Conv2D", "?", "40", "input", "frozen"]
+    assert rows["fc1"] == ["fc1", "Dense", "?", "1,040", "flatten"]
     assert text.splitlines()[-1].split() == ["trainable", f"{64 * 16 + 16 + 16 * 3 + 3:,}"]
 
 

@@ -22,11 +22,10 @@ class _Elementwise(Layer):
     backward_op = None
 
     def forward(self, x):
-        out, self._cache = type(self).forward_op(x)
-        return out
+        return type(self).forward_op(x)
 
-    def backward(self, dout):
-        return type(self).backward_op(dout, self._cache)
+    def backward(self, dout, cache, needs_input_grad=True):
+        return type(self).backward_op(dout, cache)
 
 
 class ReLU(_Elementwise):

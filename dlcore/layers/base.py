@@ -5,19 +5,35 @@ import abc
 
 import numpy as np
 
-from dlcore import anomaly
 from dlcore import init as initializers
 from dlcore.backend import check_location, to_backend
+from dlcore.ops.padding import window_2d
 from dlcore.parameter import Parameter
 from dlcore.seeding import as_generator
 
 
 class Layer(abc.ABC):
-    """A layer computes `forward(x)` and, from what forward cached, `backward(dout) -> dx`.
+    """A layer maps its input to an output and that output's gradient back to the input's.
 
-    Parameters are registered by name ("weight", "bias", ...) and exposed with their
-    gradients; a model prefixes them with the layer's name ("conv2d.weight").
+    The contract, the same for every layer:
+
+        forward(x) -> (out, cache)                      x already checked (check_input)
+        backward(dout, cache, needs_input_grad) -> dx   and the parameters' gradients, summed
+                                                        into them with add_grad
+        output_shape(shape) -> shape                    per sample (no batch dimension)
+
+    `cache` is whatever backward needs from that forward call (None in eval mode); it
+    belongs to the call, not to the layer, so a layer may be called several times in one
+    model (a shared layer) and the model's graph keeps one cache per call. A layer with
+    `multi_input = True` takes a list of arrays and returns one gradient per input.
+
+    Called on arrays, a layer runs forward and returns the output (nothing is kept for a
+    backward pass); called on symbolic tensors (dlcore.Input), it adds a node to a graph
+    (see dlcore.graph). Parameters are registered by name ("weight", "bias", ...); a model
+    prefixes them with the layer's name ("conv2d.weight").
     """
+
+    multi_input = False
 
     def __init__(self, name: str | None = None):
         self.name = name
@@ -43,6 +59,13 @@ class Layer(abc.ABC):
     def gradients(self) -> dict[str, object]:
         return {key: p.grad for key, p in self._params.items()}
 
+    @staticmethod
+    def add_grad(param: Parameter | None, grad) -> None:
+        """Sum `grad` into a trainable parameter's gradient (a layer called twice in one pass
+        gets both); frozen parameters and absent ones (no bias) are left alone."""
+        if param is not None and param.trainable:
+            param.grad = grad if param.grad is None else param.grad + grad
+
     def buffers(self) -> dict[str, object]:
         return dict(self._buffers)
 
@@ -67,6 +90,11 @@ class Layer(abc.ABC):
     def frozen(self) -> bool:
         return bool(self._params) and not any(p.trainable for p in self._params.values())
 
+    @property
+    def trainable(self) -> bool:
+        """Whether any parameter of this layer is trained."""
+        return any(p.trainable for p in self._params.values())
+
     def train(self, mode: bool = True):
         self.training = mode
         return self
@@ -76,29 +104,35 @@ class Layer(abc.ABC):
 
     # ---- computation
     def __call__(self, x):
-        self._cache = None  # free the previous call's cache before forward allocates a new one
-        x = self.check_input(x)
-        if not anomaly.is_enabled():
-            return self.forward(x)
-        anomaly.check(x, f"the input of {self.describe()} (forward pass)")
-        out = self.forward(x)
-        anomaly.check(out, f"the forward output of {self.describe()}")
-        return out
+        """On arrays: the output (eager, nothing kept for backward). On symbolic tensors
+        (dlcore.Input and what layers return for it): a new graph node's output tensor."""
+        from dlcore.graph.tensor import SymbolicTensor, call_symbolic
 
-    def run_backward(self, dout, **options):
-        """backward(dout, **options), with the anomaly checks of dlcore.detect_anomaly when enabled."""
-        dx = self.backward(dout, **options)
-        if anomaly.is_enabled():
-            anomaly.check_backward(self, dx)
-        return dx
+        inputs = x if self.multi_input and isinstance(x, (list, tuple)) else [x]
+        if any(isinstance(item, SymbolicTensor) for item in inputs):
+            return call_symbolic(self, x)
+        out, _ = self.forward(self.check_input(x))
+        return out
 
     @abc.abstractmethod
     def forward(self, x):
-        """The output for a checked input; caches what backward needs in training mode."""
+        """(out, cache) for a checked input; the cache holds what backward needs in training
+        mode (None in eval mode)."""
 
     @abc.abstractmethod
-    def backward(self, dout):
-        """dL/dx from dL/dout; sets the gradients of trainable parameters."""
+    def backward(self, dout, cache, needs_input_grad: bool = True):
+        """dL/dx from dL/dout and the cache of the forward call; adds dL/dparameter to the
+        trainable parameters (add_grad). With needs_input_grad=False a layer may skip dx
+        and return None."""
+
+    def output_shape(self, shape: tuple) -> tuple:
+        """The output shape of one sample for an input sample of `shape` (entries may be None
+        where unknown); ValueError naming the layer if the input does not fit. Layers that
+        change the shape override this (after calling it, for the check)."""
+        if not self.input_matches((None, *shape)):
+            raise ValueError(f"{self.describe()}: expected input of shape {self.expected_shape()}, "
+                             f"got {batch_shape_text(shape)}")
+        return tuple(shape)
 
     # ---- input checking
     def describe(self) -> str:
@@ -109,6 +143,7 @@ class Layer(abc.ABC):
         return None
 
     def input_matches(self, shape) -> bool:
+        """Whether a whole input shape (N first; entries may be None where unknown) fits."""
         return True
 
     def check_input(self, x):
@@ -136,6 +171,22 @@ class Layer(abc.ABC):
 
     def __repr__(self):
         return self.describe()
+
+
+def batch_shape_text(shape) -> str:
+    """'(N, 1, 28, 28)' for the sample shape (1, 28, 28); unknown sizes show as '?'."""
+    return "(" + ", ".join(["N", *("?" if d is None else str(d) for d in shape)]) + ")"
+
+
+def window_output_size(layer: Layer, size_hw, kernel, stride, padding) -> tuple:
+    """(OH, OW) of a sliding-window layer for input (H, W) (None where unknown); ValueError
+    naming the layer when the window does not fit."""
+    known = [size if size is not None else max(kernel[i], 1) for i, size in enumerate(size_hw)]
+    try:
+        out = window_2d(type(layer).__name__, tuple(known), kernel, stride, padding).out_size
+    except ValueError as error:
+        raise ValueError(f"{layer.describe()}: {error}") from None
+    return tuple(None if size is None else o for size, o in zip(size_hw, out))
 
 
 def pair(value, what: str, owner: str) -> tuple[int, int]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from dlcore.layers.activation import check_activation
-from dlcore.layers.base import Layer, pair, positive_int
+from dlcore.layers.base import Layer, pair, positive_int, window_output_size
 from dlcore.ops import conv2d_backward, conv2d_forward
 
 
@@ -36,8 +36,6 @@ class Conv2D(Layer):
         self.weight = self.add_parameter(
             "weight", (self.out_channels, self.in_channels, kh, kw), fans, weight_init, rng, dtype)
         self.bias = self.add_parameter("bias", (self.out_channels,), fans, bias_init, rng, dtype) if use_bias else None
-        self.needs_input_grad = True  # a model turns this off in its first layer
-        self._cache = None
 
     def expected_shape(self):
         return f"(N, {self.in_channels}, H, W)"
@@ -45,20 +43,30 @@ class Conv2D(Layer):
     def input_matches(self, shape):
         return len(shape) == 4 and shape[1] == self.in_channels
 
+    def output_shape(self, shape):
+        _, h, w = super().output_shape(shape)
+        span = tuple((k - 1) * d + 1 for k, d in zip(self.kernel_size, self.dilation))  # of the dilated kernel
+        return (self.out_channels, *window_output_size(self, (h, w), span, self.stride, self.padding))
+
     def forward(self, x):  # (N, C, H, W) -> (N, K, H', W')
         bias = None if self.bias is None else self.bias.data
         out, cache = conv2d_forward(x, self.weight.data, bias, stride=self.stride, padding=self.padding,
                                     activation=self.activation, need_backward=self.training, dilation=self.dilation)
-        self._cache = cache if self.training else None
-        return out
+        return out, cache if self.training else None
 
-    def backward(self, dout, relu_applied=False):
-        """relu_applied: dout already carries the fused ReLU's gradient (see MaxPool2D.backward)."""
-        if self._cache is None:
+    def backward(self, dout, cache, needs_input_grad=True):
+        """dout = dL/d(output), after the fused activation if there is one."""
+        return self._backward(dout, cache, needs_input_grad, activation_applied=False)
+
+    def backward_preactivation(self, dz, cache, needs_input_grad=True):
+        """backward from dz = dL/d(convolution + bias), the gradient before the fused ReLU:
+        for a fusion pass that has already applied the ReLU's gradient (dlcore.graph.fusion)."""
+        return self._backward(dz, cache, needs_input_grad, activation_applied=True)
+
+    def _backward(self, dout, cache, needs_input_grad, activation_applied):
+        if cache is None:
             raise RuntimeError(f"{self.describe()}: backward needs a forward pass in training mode first")
-        dx, dw, db = conv2d_backward(dout, self._cache, need_input_grad=self.needs_input_grad, dout_gated=relu_applied)
-        if self.weight.trainable:
-            self.weight.grad = dw
-        if self.bias is not None and self.bias.trainable:
-            self.bias.grad = db
+        dx, dw, db = conv2d_backward(dout, cache, need_input_grad=needs_input_grad, dout_gated=activation_applied)
+        self.add_grad(self.weight, dw)
+        self.add_grad(self.bias, db)
         return dx

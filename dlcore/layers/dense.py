@@ -22,8 +22,6 @@ class Dense(Layer):
         fans = (self.in_features, self.out_features)
         self.weight = self.add_parameter("weight", fans, fans, weight_init, rng, dtype)
         self.bias = self.add_parameter("bias", (self.out_features,), fans, bias_init, rng, dtype) if use_bias else None
-        self.needs_input_grad = True  # a model turns this off in its first layer
-        self._cache = None
 
     def expected_shape(self):
         return f"(N, {self.in_features})"
@@ -31,15 +29,16 @@ class Dense(Layer):
     def input_matches(self, shape):
         return len(shape) == 2 and shape[1] == self.in_features
 
+    def output_shape(self, shape):
+        super().output_shape(shape)
+        return (self.out_features,)
+
     def forward(self, x):  # (N, in) -> (N, out)
         bias = None if self.bias is None else self.bias.data
-        out, self._cache = dense_forward(x, self.weight.data, bias, activation=self.activation)
-        return out
+        return dense_forward(x, self.weight.data, bias, activation=self.activation)
 
-    def backward(self, dout):
-        dx, dw, db = dense_backward(dout, self._cache, need_input_grad=self.needs_input_grad)
-        if self.weight.trainable:
-            self.weight.grad = dw
-        if self.bias is not None and self.bias.trainable:
-            self.bias.grad = db
+    def backward(self, dout, cache, needs_input_grad=True):
+        dx, dw, db = dense_backward(dout, cache, need_input_grad=needs_input_grad)
+        self.add_grad(self.weight, dw)
+        self.add_grad(self.bias, db)
         return dx

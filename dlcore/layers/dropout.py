@@ -30,14 +30,10 @@ class Dropout(Layer):
 
     def forward(self, x):
         if not self.training or self.rate == 0:
-            self._cache = None
-            return x
+            return x, None
         seed = (self.seed + self.calls) & _UINT64
         self.calls += 1
-        out, self._cache = dropout_forward(x, self.rate, seed, training=True)
-        return out
+        return dropout_forward(x, self.rate, seed, training=True)
 
-    def backward(self, dout):
-        if self._cache is None:
-            return dout
-        return dropout_backward(dout, self._cache)
+    def backward(self, dout, cache, needs_input_grad=True):
+        return dout if cache is None else dropout_backward(dout, cache)

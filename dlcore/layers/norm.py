@@ -39,17 +39,14 @@ class _BatchNorm(Layer):
         return len(shape) == self.rank and shape[1] == self.num_features
 
     def forward(self, x):
-        out, self._cache = batch_norm_forward(
+        return batch_norm_forward(
             x, self.gamma.data, self.beta.data, self.running_mean, self.running_var,
             training=self.training, momentum=self.momentum, eps=self.eps)
-        return out
 
-    def backward(self, dout):
-        dx, dgamma, dbeta = batch_norm_backward(dout, self._cache)
-        if self.gamma.trainable:
-            self.gamma.grad = dgamma
-        if self.beta.trainable:
-            self.beta.grad = dbeta
+    def backward(self, dout, cache, needs_input_grad=True):
+        dx, dgamma, dbeta = batch_norm_backward(dout, cache)
+        self.add_grad(self.gamma, dgamma)
+        self.add_grad(self.beta, dbeta)
         return dx
 
 

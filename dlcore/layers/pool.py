@@ -1,7 +1,7 @@
 """Pooling layers over NCHW input: MaxPool2D, AvgPool2D."""
 from __future__ import annotations
 
-from dlcore.layers.base import Layer, pair
+from dlcore.layers.base import Layer, pair, window_output_size
 from dlcore.ops import pool
 
 
@@ -24,12 +24,15 @@ class _Pool2D(Layer):
     def input_matches(self, shape):
         return len(shape) == 4
 
-    def forward(self, x):  # (N, C, H, W) -> (N, C, H', W')
-        out, self._cache = type(self).forward_op(x, self.kernel_size, self.stride, self.padding)
-        return out
+    def output_shape(self, shape):
+        c, h, w = super().output_shape(shape)
+        return (c, *window_output_size(self, (h, w), self.kernel_size, self.stride, self.padding))
 
-    def backward(self, dout):
-        return type(self).backward_op(dout, self._cache)
+    def forward(self, x):  # (N, C, H, W) -> (N, C, H', W')
+        return type(self).forward_op(x, self.kernel_size, self.stride, self.padding)
+
+    def backward(self, dout, cache, needs_input_grad=True):
+        return type(self).backward_op(dout, cache)
 
 
 class MaxPool2D(_Pool2D):
@@ -37,17 +40,6 @@ class MaxPool2D(_Pool2D):
 
     forward_op = staticmethod(pool.max_pool2d_forward)
     backward_op = staticmethod(pool.max_pool2d_backward)
-
-    def forward(self, x):
-        self._out = super().forward(x)
-        return self._out
-
-    def backward(self, dout, through_relu=False):
-        """through_relu: the input came from a ReLU, whose gradient is applied here, on the
-        pooled dout, so the ReLU's own backward can skip it. The gradient of a window reaches
-        only a cell equal to the window's maximum, and that cell's ReLU output is > 0 exactly
-        when the maximum is: the same gradient, masked on an array kh*kw times smaller."""
-        return type(self).backward_op(dout, self._cache, gate=self._out if through_relu else None)
 
 
 class AvgPool2D(_Pool2D):

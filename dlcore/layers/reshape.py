@@ -1,6 +1,8 @@
 """Flatten: (N, d1, d2, ...) -> (N, d1*d2*...)."""
 from __future__ import annotations
 
+import math
+
 from dlcore.layers.base import Layer
 
 
@@ -11,9 +13,12 @@ class Flatten(Layer):
     def input_matches(self, shape):
         return len(shape) >= 2
 
-    def forward(self, x):
-        self._cache = x.shape
-        return x.reshape(x.shape[0], -1)
+    def output_shape(self, shape):
+        super().output_shape(shape)
+        return (None if None in shape else math.prod(shape),)
 
-    def backward(self, dout):
-        return dout.reshape(self._cache)
+    def forward(self, x):  # (N, d1, d2, ...) -> (N, d1*d2*...)
+        return x.reshape(x.shape[0], -1), x.shape
+
+    def backward(self, dout, cache, needs_input_grad=True):
+        return dout.reshape(cache)

@@ -41,8 +41,8 @@ def test_layer_backward_matches_finite_differences(make, shape):
         p.data[...] = p.data + 0.3 * rng.standard_normal(p.shape)
     dout = rng.standard_normal(layer(x).shape)
 
-    layer(x)
-    dx = layer.backward(dout)
+    _, cache = layer.forward(layer.check_input(x))  # the contract: the cache belongs to the call
+    dx = layer.backward(dout, cache)
     arrays = [x] + [p.data for p in params.values()]
     numeric = numerical_gradient(lambda *_: layer(x), arrays, dout)
     np.testing.assert_allclose(dx, numeric[0], **GRADIENT_TOLERANCE, err_msg="input gradient")
@@ -53,9 +53,9 @@ def test_layer_backward_matches_finite_differences(make, shape):
 def test_dropout_backward_applies_the_forward_mask():
     layer = Dropout(0.4, seed=7)
     x = np.ones((6, 50))
-    out = layer(x)
+    out, cache = layer.forward(layer.check_input(x))
     kept = out != 0
     assert 0.45 < kept.mean() < 0.75
     np.testing.assert_allclose(out[kept], 1 / 0.6)
     dout = np.arange(300.0).reshape(6, 50)
-    np.testing.assert_allclose(layer.backward(dout), np.where(kept, dout / 0.6, 0.0))
+    np.testing.assert_allclose(layer.backward(dout, cache), np.where(kept, dout / 0.6, 0.0))
