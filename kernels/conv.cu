@@ -1,16 +1,18 @@
 // conv.cu -- 2-D convolution (cross-correlation, as in every DL framework) over NCHW arrays:
 // forward with a fused bias + ReLU epilogue, backward-data, backward-weight and the bias gradient.
 //
-//   out[n, k, oh, ow] = act(b[k] + sum_{c, i, j} w[k, c, i, j] * x[n, c, oh*sh - pt + i, ow*sw - pl + j])
+//   out[n, k, oh, ow] = act(b[k] + sum_{c, i, j} w[k, c, i, j] * x[n, c, oh*sh - pt + i*dh, ow*sw - pl + j*dw])
 // x (N, C, H, W), w (K, C, kh, kw), b (K,), out and dout (N, K, OH, OW); cells outside x (the
-// padding) are zero. After a fused ReLU the backward kernels use dout * (out > 0), masking on the
-// fly (mask_relu, relu_out = the forward output). P = OH*OW pixels per image, R = C*kh*kw taps.
+// padding) are zero; (dh, dw) is the dilation (1: adjacent taps). Tap (i, j) is decoded from the
+// reduction index once and scaled to its offset (i*dh, j*dw); nothing else depends on dilation.
+// After a fused ReLU the backward kernels use dout * (out > 0), masking on the fly (mask_relu,
+// relu_out = the forward output). P = OH*OW pixels per image, R = C*kh*kw taps.
 //
 // As GEMMs (the order of a reduction is free, so no im2col matrix is ever stored):
 //   forward          out(k, (n, p))      = w(k, r) @ cols(r, (n, p))           M = K, N = N*P, Kred = R
 //   backward data    dx(c, (n, h, w))    = wt(c, (k, i, j)) @ g((k, i, j), (n, h, w))
 //                                          M = C, N = N*H*W, Kred = K*kh*kw; wt[c, k, i, j] = w[k, c, i, j],
-//                                          g = dout[n, k, oh, ow] where oh*sh = h + pt - i, ow*sw = w + pl - j
+//                                          g = dout[n, k, oh, ow] where oh*sh = h + pt - i*dh, ow*sw = w + pl - j*dw
 //   backward weight  dw(k, r)            = dout(k, (n, p)) @ cols(r, (n, p))^T  M = K, N = R, Kred = N*P
 //                    db(k)               = sum over (n, p) of dout(k, (n, p))
 //
@@ -37,15 +39,16 @@ struct ConvGeometry {
     int kernels, kernel_h, kernel_w;     // w (K, C, kh, kw)
     int stride_h, stride_w, pad_top, pad_left;
     int out_h, out_w;                    // out (N, K, OH, OW)
+    int dilation_h, dilation_w;          // tap (i, j) reads x at offset (i*dh, j*dw) in the window
 };
 
-// Every kernel takes the geometry as these 13 ints, in this order.
+// Every kernel takes the geometry as these 15 ints, in this order.
 #define CONV_GEOMETRY_PARAMS                                                                          \
     int batch, int channels, int height, int width, int kernels, int kernel_h, int kernel_w, int stride_h, \
-        int stride_w, int pad_top, int pad_left, int out_h, int out_w
+        int stride_w, int pad_top, int pad_left, int out_h, int out_w, int dilation_h, int dilation_w
 #define CONV_GEOMETRY                                                                                 \
     ConvGeometry { batch, channels, height, width, kernels, kernel_h, kernel_w, stride_h, stride_w, pad_top, \
-                   pad_left, out_h, out_w }
+                   pad_left, out_h, out_w, dilation_h, dilation_w }
 
 namespace conv_detail {
 
@@ -64,7 +67,7 @@ __device__ __forceinline__ T masked_dout(const T* dout, const T* relu_out, int m
     return mask_relu ? value * T(relu_out[index] > T(0)) : value;
 }
 
-// B(r, q) = x[n, c, oh*sh - pt + i, ow*sw - pl + j] for tap r = (c, i, j) and output pixel
+// B(r, q) = x[n, c, oh*sh - pt + i*dh, ow*sw - pl + j*dw] for tap r = (c, i, j) and output pixel
 // q = (n, oh, ow). Thread t loads tap k0 + t / 16 for its 8 pixels col0 + t % 16 + 16s, each decoded
 // once: a slice costs one tap decode and 8 bounds-checked loads (16 lanes read 16 adjacent pixels).
 template <typename T>
@@ -72,13 +75,13 @@ struct Im2colB {
     static constexpr int kCount = BN * BK / THREADS;
     static constexpr int kPad = 16;  // a warp stores two rows: 16 banks apart, they never collide
     const T* x;
-    int height, width, kernel_w, kernel_size, taps;
+    int height, width, kernel_w, kernel_size, taps, dilation_h, dilation_w;
     int pixel_offset[kCount];        // n*C*H*W + top*W + left
     int top[kCount], left[kCount];   // oh*sh - pt, ow*sw - pl (top = kOutside past the last pixel)
 
     __device__ Im2colB(const T* x_, const ConvGeometry& g, int col0)
         : x(x_), height(g.height), width(g.width), kernel_w(g.kernel_w), kernel_size(g.kernel_h * g.kernel_w),
-          taps(g.channels * g.kernel_h * g.kernel_w) {
+          taps(g.channels * g.kernel_h * g.kernel_w), dilation_h(g.dilation_h), dilation_w(g.dilation_w) {
         const int pixels = g.out_h * g.out_w;
 #pragma unroll
         for (int s = 0; s < kCount; s++) {
@@ -94,10 +97,10 @@ struct Im2colB {
     }
     __device__ void fetch(int k0, T (&v)[kCount]) const {
         const int r = k0 + threadIdx.x / THREAD_COLUMNS;
-        int i = kOutside, j = 0, tap_offset = 0;
+        int i = kOutside, j = 0, tap_offset = 0;  // (i, j): the tap's offset in the window
         if (r < taps) {
-            const int c = r / kernel_size, rest = r - c * kernel_size;
-            i = rest / kernel_w, j = rest - i * kernel_w;
+            const int c = r / kernel_size, rest = r - c * kernel_size, tap_i = rest / kernel_w;
+            i = tap_i * dilation_h, j = (rest - tap_i * kernel_w) * dilation_w;
             tap_offset = (c * height + i) * width + j;
         }
 #pragma unroll
@@ -112,14 +115,14 @@ struct Im2colB {
 };
 
 // B(r, q) = dout[n, k, oh, ow] (masked) for tap r = (k, i, j) and input cell q = (n, h, w), where
-// oh*sh = h + pt - i and ow*sw = w + pl - j; zero where no output pixel lies there. Thread
+// oh*sh = h + pt - i*dh and ow*sw = w + pl - j*dw; zero where no output pixel lies there. Thread
 // mapping as Im2colB.
 template <typename T>
 struct DoutGatherB {
     static constexpr int kCount = BN * BK / THREADS;
     static constexpr int kPad = 16;
     const T *dout, *relu_out;
-    int mask_relu, out_h, out_w, stride_h, stride_w, kernel_w, kernel_size, taps;
+    int mask_relu, out_h, out_w, stride_h, stride_w, kernel_w, kernel_size, taps, dilation_h, dilation_w;
     bool unit_stride;
     int image_offset[kCount];           // n*K*OH*OW
     int padded_h[kCount], padded_w[kCount];  // h + pt, w + pl (padded_h = kOutside past the last cell)
@@ -127,7 +130,8 @@ struct DoutGatherB {
     __device__ DoutGatherB(const T* dout_, const T* relu_out_, int mask_relu_, const ConvGeometry& g, int col0)
         : dout(dout_), relu_out(relu_out_), mask_relu(mask_relu_), out_h(g.out_h), out_w(g.out_w),
           stride_h(g.stride_h), stride_w(g.stride_w), kernel_w(g.kernel_w), kernel_size(g.kernel_h * g.kernel_w),
-          taps(g.kernels * g.kernel_h * g.kernel_w), unit_stride(g.stride_h == 1 && g.stride_w == 1) {
+          taps(g.kernels * g.kernel_h * g.kernel_w), dilation_h(g.dilation_h), dilation_w(g.dilation_w),
+          unit_stride(g.stride_h == 1 && g.stride_w == 1) {
         const int cells = g.height * g.width;
 #pragma unroll
         for (int s = 0; s < kCount; s++) {
@@ -143,10 +147,10 @@ struct DoutGatherB {
     }
     __device__ void fetch(int k0, T (&v)[kCount]) const {
         const int r = k0 + threadIdx.x / THREAD_COLUMNS;
-        int i = -kOutside, j = 0, plane_offset = 0;  // past the last tap: every oh_scaled < 0
+        int i = -kOutside, j = 0, plane_offset = 0;  // (i*dh, j*dw); past the last tap: every oh_scaled < 0
         if (r < taps) {
-            const int k = r / kernel_size, rest = r - k * kernel_size;
-            i = rest / kernel_w, j = rest - i * kernel_w;
+            const int k = r / kernel_size, rest = r - k * kernel_size, tap_i = rest / kernel_w;
+            i = tap_i * dilation_h, j = (rest - tap_i * kernel_w) * dilation_w;
             plane_offset = k * out_h * out_w;
         }
 #pragma unroll
@@ -198,7 +202,7 @@ struct DoutRowsA {
     }
 };
 
-// B(q, r) = x[n, c, oh*sh - pt + i, ow*sw - pl + j] for output pixel q = (n, oh, ow) and tap
+// B(q, r) = x[n, c, oh*sh - pt + i*dh, ow*sw - pl + j*dw] for output pixel q = (n, oh, ow) and tap
 // r = (c, i, j): Im2colB with the roles of rows and columns swapped. Thread t loads pixel
 // k0 + t / 16 for its 8 taps col0 + t % 16 + 16s, each decoded once.
 template <typename T>
@@ -207,8 +211,8 @@ struct Im2colTapsB {
     static constexpr int kPad = 16;
     const T* x;
     int height, width, image_size, stride_h, stride_w, pad_top, pad_left, out_w, pixels, columns;
-    int tap_offset[kCount];             // (c*H + i)*W + j
-    int tap_row[kCount], tap_col[kCount];  // i, j (tap_row = kOutside past the last tap)
+    int tap_offset[kCount];             // (c*H + i*dh)*W + j*dw
+    int tap_row[kCount], tap_col[kCount];  // i*dh, j*dw (tap_row = kOutside past the last tap)
 
     __device__ Im2colTapsB(const T* x_, const ConvGeometry& g, int col0)
         : x(x_), height(g.height), width(g.width), image_size(g.channels * g.height * g.width),
@@ -221,9 +225,9 @@ struct Im2colTapsB {
             tap_row[s] = kOutside, tap_col[s] = 0, tap_offset[s] = 0;
             if (r < g.channels * kernel_size) {
                 const int c = r / kernel_size, rest = r - c * kernel_size, i = rest / g.kernel_w;
-                tap_row[s] = i;
-                tap_col[s] = rest - i * g.kernel_w;
-                tap_offset[s] = (c * g.height + i) * g.width + tap_col[s];
+                tap_row[s] = i * g.dilation_h;
+                tap_col[s] = (rest - i * g.kernel_w) * g.dilation_w;
+                tap_offset[s] = (c * g.height + tap_row[s]) * g.width + tap_col[s];
             }
         }
     }
@@ -305,10 +309,12 @@ __global__ void conv2d_forward_direct(const T* __restrict__ x,     // (N, C, H, 
         const T* x_plane = x + (n * g.channels + c) * g.height * g.width;
         const T* w_taps = w + (k * g.channels + c) * g.kernel_h * g.kernel_w;
         for (int i = 0; i < g.kernel_h; i++) {
-            if ((unsigned)(top + i) >= (unsigned)g.height) continue;
+            const int row = top + i * g.dilation_h;
+            if ((unsigned)row >= (unsigned)g.height) continue;
             for (int j = 0; j < g.kernel_w; j++) {
-                if ((unsigned)(left + j) >= (unsigned)g.width) continue;
-                sum += x_plane[(top + i) * g.width + left + j] * w_taps[i * g.kernel_w + j];
+                const int col = left + j * g.dilation_w;
+                if ((unsigned)col >= (unsigned)g.width) continue;
+                sum += x_plane[row * g.width + col] * w_taps[i * g.kernel_w + j];
             }
         }
     }
@@ -331,10 +337,10 @@ __global__ void conv2d_backward_data_direct(const T* __restrict__ dout,      // 
         const int plane = (n * g.kernels + k) * g.out_h * g.out_w;
         const T* w_taps = w + (k * g.channels + c) * g.kernel_h * g.kernel_w;
         for (int i = 0; i < g.kernel_h; i++) {
-            const int oh_scaled = row + g.pad_top - i;  // the window of output row oh covers this row at tap i
+            const int oh_scaled = row + g.pad_top - i * g.dilation_h;  // output row oh's window has this row at tap i
             if (oh_scaled < 0 || oh_scaled % g.stride_h != 0 || oh_scaled / g.stride_h >= g.out_h) continue;
             for (int j = 0; j < g.kernel_w; j++) {
-                const int ow_scaled = col + g.pad_left - j;
+                const int ow_scaled = col + g.pad_left - j * g.dilation_w;
                 if (ow_scaled < 0 || ow_scaled % g.stride_w != 0 || ow_scaled / g.stride_w >= g.out_w) continue;
                 const int index = plane + oh_scaled / g.stride_h * g.out_w + ow_scaled / g.stride_w;
                 sum += conv_detail::masked_dout(dout, relu_out, mask_relu, index) * w_taps[i * g.kernel_w + j];
@@ -360,10 +366,10 @@ __global__ void conv2d_backward_weight_direct(const T* __restrict__ dout,      /
         const T* x_plane = x + (n * g.channels + c) * g.height * g.width;
         const int plane = (n * g.kernels + k) * g.out_h * g.out_w;
         for (int oh = 0; oh < g.out_h; oh++) {
-            const int row = oh * g.stride_h - g.pad_top + i;
+            const int row = oh * g.stride_h - g.pad_top + i * g.dilation_h;
             if ((unsigned)row >= (unsigned)g.height) continue;
             for (int ow = 0; ow < g.out_w; ow++) {
-                const int col = ow * g.stride_w - g.pad_left + j;
+                const int col = ow * g.stride_w - g.pad_left + j * g.dilation_w;
                 if ((unsigned)col >= (unsigned)g.width) continue;
                 sum += conv_detail::masked_dout(dout, relu_out, mask_relu, plane + oh * g.out_w + ow) *
                        x_plane[row * g.width + col];

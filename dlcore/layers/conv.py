@@ -12,19 +12,22 @@ class Conv2D(Layer):
     """2-D convolution, optionally followed by a fused ReLU (Keras's `activation="relu"`).
 
     x (N, in_channels, H, W) -> (N, out_channels, H', W'); padding is an int, a pair,
-    "same" (TensorFlow semantics) or "valid" (in any case: "SAME" too).
+    "same" (TensorFlow semantics) or "valid" (in any case: "SAME" too); dilation (an int or a
+    pair) spaces the kernel's taps, so a k x k kernel spans (k - 1) * dilation + 1 cells ("same"
+    pads for that span).
     """
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0,
                  activation: str | None = None, use_bias: bool = True,
                  weight_init="glorot_uniform", bias_init="zeros",
-                 dtype=np.float32, rng=None, name: str | None = None):
+                 dtype=np.float32, rng=None, name: str | None = None, dilation=1):
         super().__init__(name)
         owner = type(self).__name__
         self.in_channels = positive_int(in_channels, "in_channels", owner)
         self.out_channels = positive_int(out_channels, "out_channels", owner)
         self.kernel_size = pair(kernel_size, "kernel_size", owner)
         self.stride = pair(stride, "stride", owner)
+        self.dilation = pair(dilation, "dilation", owner)
         self.padding = padding_argument(padding, owner)
         self.activation = check_activation(activation, owner)
         kh, kw = self.kernel_size
@@ -41,12 +44,13 @@ class Conv2D(Layer):
 
     def output_shape(self, shape):
         _, h, w = super().output_shape(shape)
-        return (self.out_channels, *window_output_size(self, (h, w), self.kernel_size, self.stride, self.padding))
+        span = tuple((k - 1) * d + 1 for k, d in zip(self.kernel_size, self.dilation))  # of the dilated kernel
+        return (self.out_channels, *window_output_size(self, (h, w), span, self.stride, self.padding))
 
     def forward(self, x):  # (N, C, H, W) -> (N, K, H', W')
         bias = None if self.bias is None else self.bias.data
         out, cache = conv2d_forward(x, self.weight.data, bias, stride=self.stride, padding=self.padding,
-                                    activation=self.activation, need_backward=self.training)
+                                    activation=self.activation, need_backward=self.training, dilation=self.dilation)
         return out, cache if self.training else None
 
     def backward(self, dout, cache, needs_input_grad=True):

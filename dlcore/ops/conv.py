@@ -1,6 +1,8 @@
 """2-D convolution (cross-correlation, as every DL framework defines it).
 
-  out[n, k, oh, ow] = b[k] + sum_{c, i, j} w[k, c, i, j] * xpad[n, c, oh*sh + i, ow*sw + j]
+  out[n, k, oh, ow] = b[k] + sum_{c, i, j} w[k, c, i, j] * xpad[n, c, oh*sh + i*dh, ow*sw + j*dw]
+with dilation (dh, dw) (1: adjacent taps); a dilated kernel spans (k - 1) * d + 1 cells, and
+"same" padding pads for that span (TensorFlow's rule).
 
 Layouts: x (N, C, H, W), w (K, C, kh, kw), b (K,), out (N, K, OH, OW). The NumPy path
 keeps the batch innermost: x is copied once into a zero-padded (C, Hp, Wp, N) array, and
@@ -17,7 +19,7 @@ block on contiguous operands (P = positions in the block * N):
   backward weight  dw_2d  += dout_kp @ cols.T
   backward data    dcols   = w_2d.T @ dout_kp, folded back by kh*kw strided slice-adds
 
-Winograd F(4x4, rxr) (ops/winograd.py) for stride-1 square kernels up to 5x5: 4.0x (3x3)
+Winograd F(4x4, rxr) (ops/winograd.py) for stride-1 undilated square kernels up to 5x5: 4.0x (3x3)
 to 6.25x (5x5) fewer multiplications, the notes' second layer 1.7x faster per step.
 
 activation="relu" fuses out = max(out, 0) into the forward pass; backward then masks
@@ -81,6 +83,7 @@ def _tap_slices(window: Window2d, block: _PositionBlock, i: int = 0, j: int = 0)
     """The padded rows and columns that window element (i, j) of the block's windows reads,
     one per output position."""
     (sh, sw), rows, cols = window.stride, block.rows, block.cols
+    i, j = i * window.dilation[0], j * window.dilation[1]  # the tap's offset in the window
     return (
         slice(rows.start * sh + i, (rows.stop - 1) * sh + i + 1, sh),
         slice(cols.start * sw + j, (cols.stop - 1) * sw + j + 1, sw),
@@ -94,9 +97,15 @@ def _pad_batch_last(x, window: Window2d):
     return padded
 
 
+def _windows(padded, window: Window2d):
+    """Every window of padded (C, Hp, Wp, N) as a view (C, Hp-eh+1, Wp-ew+1, N, kh, kw): its
+    (eh, ew) = window.extent span, every dilation-th cell of it."""
+    (dh, dw) = window.dilation
+    return sliding_window_view(padded, window.extent, axis=(1, 2))[..., ::dh, ::dw]
+
+
 def im2col(windows, window: Window2d, block: _PositionBlock, ones_row: bool = False):
-    """Contiguous columns (C*kh*kw, positions*N) of the block, from
-    windows = sliding_window_view(padded, (kh, kw), axis=(1, 2)): (C, Hp-kh+1, Wp-kw+1, N, kh, kw).
+    """Contiguous columns (C*kh*kw, positions*N) of the block, from `_windows(padded, window)`.
     ones_row appends a row of ones: the bias's column of the GEMMs [w | b] @ cols and
     dout @ cols.T = [dw | db]."""
     rows, cols = _tap_slices(window, block)
@@ -169,18 +178,18 @@ def _uses_winograd(window: Window2d, channels: int, kernels: int) -> bool:
     return algorithm == "winograd" or min(channels, kernels) >= WINOGRAD_MIN_CHANNELS
 
 
-def conv2d_forward_cpu(x, w, b, stride=1, padding=0, activation=None, need_backward=True):
+def conv2d_forward_cpu(x, w, b, stride=1, padding=0, activation=None, need_backward=True, dilation=1):
     """NumPy reference of `conv2d_forward`; out is a view of batch-innermost memory."""
     op = "conv2d_forward"
     _check_conv_args(op, x, w, b)
     require_activation(op, activation)
-    window = window_2d(op, x.shape[2:], w.shape[2:], stride, padding)
+    window = window_2d(op, x.shape[2:], w.shape[2:], stride, padding, dilation)
     if _uses_winograd(window, x.shape[1], w.shape[0]):
         out_k, cache = winograd.conv2d_forward(x, w, b, window, activation, need_backward)  # (K, OH, OW, N)
         return out_k.transpose(3, 0, 1, 2), cache
     batch, kernels, (out_h, out_w) = x.shape[0], w.shape[0], window.out_size
     padded = _pad_batch_last(x, window)  # (C, Hp, Wp, N)
-    windows = sliding_window_view(padded, window.kernel, axis=(1, 2))
+    windows = _windows(padded, window)
     w_2d = w.reshape(kernels, -1)  # (K, C*kh*kw)
     if b is not None:
         w_2d = numpy.concatenate([w_2d, b[:, None]], axis=1)  # (K, C*kh*kw + 1): [w | b]
@@ -210,7 +219,7 @@ def conv2d_backward_cpu(dout, cache, need_input_grad=True, dout_gated=False):
     taps = w_2d.shape[1]
     grads = numpy.zeros((kernels, taps + has_bias), dtype=w.dtype)  # [dw | db]
     dpadded = numpy.zeros_like(padded) if need_input_grad else None  # (C, Hp, Wp, N)
-    windows = sliding_window_view(padded, window.kernel, axis=(1, 2))
+    windows = _windows(padded, window)
     for block in _position_blocks(window, (taps + has_bias) * batch * padded.itemsize):
         positions = block.positions(window.out_size[1])
         dout_block = scratch.take("im2col.dout", (kernels, positions.stop - positions.start, batch), w.dtype)
@@ -268,19 +277,19 @@ class _GpuCache(NamedTuple):
 
 
 def _geometry(x_shape, w_shape, window: Window2d) -> tuple[numpy.int32, ...]:
-    """The kernels' CONV_GEOMETRY_PARAMS: N, C, H, W, K, kh, kw, sh, sw, pad_top, pad_left, OH, OW."""
+    """The kernels' CONV_GEOMETRY_PARAMS: N, C, H, W, K, kh, kw, sh, sw, pad_top, pad_left, OH, OW, dh, dw."""
     first_pads = (window.pad_h[0], window.pad_w[0])
-    values = (*x_shape, w_shape[0], *window.kernel, *window.stride, *first_pads, *window.out_size)
+    values = (*x_shape, w_shape[0], *window.kernel, *window.stride, *first_pads, *window.out_size, *window.dilation)
     return tuple(launch.i32(value) for value in values)
 
 
-def conv2d_forward_gpu(x, w, b, stride=1, padding=0, activation=None, need_backward=True):
+def conv2d_forward_gpu(x, w, b, stride=1, padding=0, activation=None, need_backward=True, dilation=1):
     """CUDA launcher of `conv2d_forward`; the cache keeps x and w instead of the column matrix
     (references only, so it is returned whatever `need_backward` says)."""
     op = "conv2d_forward"
     _check_conv_args(op, x, w, b)
     require_activation(op, activation)
-    window = window_2d(op, x.shape[2:], w.shape[2:], stride, padding)
+    window = window_2d(op, x.shape[2:], w.shape[2:], stride, padding, dilation)
     x, w = launch.contiguous(x), launch.contiguous(w)
     kernels = w.shape[0]
     out_shape = (x.shape[0], kernels) + window.out_size  # (N, K, OH, OW)
@@ -401,15 +410,16 @@ def _backward_data_igemm(dout, gate, mask_relu, w, x_shape, geometry):
 # ---------------------------------------------------------------- dispatchers
 
 
-def conv2d_forward(x, w, b, stride=1, padding=0, activation=None, need_backward=True):
+def conv2d_forward(x, w, b, stride=1, padding=0, activation=None, need_backward=True, dilation=1):
     """x (N, C, H, W), w (K, C, kh, kw), b (K,) or None; stride int or pair; padding int,
     pair, "same" or "valid"; activation None or "relu" (fused) -> (out (N, K, OH, OW), cache).
+    dilation int or pair: taps dilation cells apart ("same" pads for the span (k - 1) * d + 1).
 
     need_backward=False (inference) lets the op keep nothing for a backward pass: the cache
     may then be None."""
     if get_backend().runs_kernels:
-        return conv2d_forward_gpu(x, w, b, stride, padding, activation, need_backward)
-    return conv2d_forward_cpu(x, w, b, stride, padding, activation, need_backward)
+        return conv2d_forward_gpu(x, w, b, stride, padding, activation, need_backward, dilation)
+    return conv2d_forward_cpu(x, w, b, stride, padding, activation, need_backward, dilation)
 
 
 def conv2d_backward(dout, cache, need_input_grad=True, dout_gated=False):

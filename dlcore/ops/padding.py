@@ -7,6 +7,8 @@ One spatial dimension of size `size`, window `kernel`, step `stride`:
            pad_total = max((out - 1) * stride + kernel - size, 0),
            pad_before = pad_total // 2, pad_after = pad_total - pad_before
   int p    out = (size + 2p - kernel) // stride + 1, p cells on both sides
+A dilated window (dilation d: taps d cells apart) spans (kernel - 1) * d + 1 cells, and that span
+takes the place of `kernel` above (TensorFlow's "same" rule for dilated convolutions).
 """
 
 from __future__ import annotations
@@ -61,7 +63,8 @@ class Window2d:
     """Where the kh x kw window of every output pixel lies in the padded input.
 
     The padded input has (pad_h[0] + H + pad_h[1]) rows; window (oh, ow) starts at padded
-    row oh * stride[0] and column ow * stride[1].
+    row oh * stride[0] and column ow * stride[1]; its element (i, j) lies dilation * (i, j)
+    cells further.
     """
 
     in_size: tuple[int, int]  # (H, W)
@@ -70,6 +73,12 @@ class Window2d:
     out_size: tuple[int, int]  # (OH, OW)
     pad_h: tuple[int, int]  # (top, bottom)
     pad_w: tuple[int, int]  # (left, right)
+    dilation: tuple[int, int] = (1, 1)  # (dh, dw): cells between neighbouring window elements
+
+    @property
+    def extent(self) -> tuple[int, int]:
+        """Rows and columns one window spans: (kernel - 1) * dilation + 1."""
+        return tuple((k - 1) * d + 1 for k, d in zip(self.kernel, self.dilation))
 
     @property
     def has_padding(self) -> bool:
@@ -81,11 +90,13 @@ class Window2d:
 
     def element_rows(self, i: int) -> slice:
         """Padded rows holding row i of every window, one per output row."""
-        return slice(i, i + self.stride[0] * (self.out_size[0] - 1) + 1, self.stride[0])
+        first = i * self.dilation[0]
+        return slice(first, first + self.stride[0] * (self.out_size[0] - 1) + 1, self.stride[0])
 
     def element_cols(self, j: int) -> slice:
         """Padded columns holding column j of every window, one per output column."""
-        return slice(j, j + self.stride[1] * (self.out_size[1] - 1) + 1, self.stride[1])
+        first = j * self.dilation[1]
+        return slice(first, first + self.stride[1] * (self.out_size[1] - 1) + 1, self.stride[1])
 
     @property
     def real_rows(self) -> slice:
@@ -121,15 +132,20 @@ def even_slices(size: int, most: int) -> list[slice]:
     return [slice(start, min(start + step, size)) for start in range(0, size, step)]
 
 
-def window_2d(op: str, in_size: tuple[int, int], kernel, stride, padding) -> Window2d:
-    """Window2d of an op from int-or-pair kernel/stride and padding int, pair, "same" or "valid"."""
+def window_2d(op: str, in_size: tuple[int, int], kernel, stride, padding, dilation=1) -> Window2d:
+    """Window2d of an op from int-or-pair kernel/stride/dilation and padding int, pair, "same" or "valid"."""
     kernel_hw = as_pair(op, "kernel size", kernel)
     stride_hw = as_pair(op, "stride", stride)
     padding_hw = (padding, padding) if isinstance(padding, str) else as_pair(op, "padding", padding)
+    dilation_hw = as_pair(op, "dilation", dilation)
+    if min(dilation_hw) < 1:
+        raise ValueError(f"{op}: dilation must be >= 1, got {dilation!r}")
+    extent_hw = tuple((k - 1) * d + 1 if k >= 1 else k for k, d in zip(kernel_hw, dilation_hw))  # dilated spans
     try:
         (out_h, *pad_h), (out_w, *pad_w) = (
-            resolve_padding(size, k, s, p) for size, k, s, p in zip(in_size, kernel_hw, stride_hw, padding_hw)
+            resolve_padding(size, k, s, p) for size, k, s, p in zip(in_size, extent_hw, stride_hw, padding_hw)
         )
     except ValueError as exc:
-        raise ValueError(f"{op}: {exc} (input {tuple(in_size)})") from None
-    return Window2d(tuple(in_size), kernel_hw, stride_hw, (out_h, out_w), tuple(pad_h), tuple(pad_w))
+        dilated = f", dilation {dilation_hw}" if dilation_hw != (1, 1) else ""
+        raise ValueError(f"{op}: {exc} (input {tuple(in_size)}{dilated})") from None
+    return Window2d(tuple(in_size), kernel_hw, stride_hw, (out_h, out_w), tuple(pad_h), tuple(pad_w), dilation_hw)

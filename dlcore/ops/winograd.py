@@ -53,10 +53,10 @@ def _all_ones_position(a: int) -> int:
 
 
 def applies(window: Window2d) -> bool:
-    """Whether the Winograd path computes this convolution: stride 1, a square kernel of
-    KERNEL_SIZES."""
+    """Whether the Winograd path computes this convolution: stride 1, no dilation, a square
+    kernel of KERNEL_SIZES."""
     kh, kw = window.kernel
-    return window.stride == (1, 1) and kh == kw and kh in KERNEL_SIZES
+    return window.stride == (1, 1) and window.dilation == (1, 1) and kh == kw and kh in KERNEL_SIZES
 
 
 # ---------------------------------------------------------------- transform matrices

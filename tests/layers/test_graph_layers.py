@@ -1,5 +1,5 @@
 """The layers of the graph contract (issue 13): Add, Concatenate, GlobalAvgPool2D,
-GlobalMaxPool2D, LeakyReLU and Identity.
+GlobalMaxPool2D, LeakyReLU and Identity; and Conv2D's dilation argument.
 
 They are called as the graph engine calls them, `out, cache = layer.forward(layer.check_input(x))`
 and `layer.backward(dout, cache)`, on every backend, against references written from the
@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from dlcore.backend import to_backend, to_numpy
-from dlcore.layers import Add, Concatenate, GlobalAvgPool2D, GlobalMaxPool2D, Identity, LeakyReLU
+from dlcore.layers import Add, Concatenate, Conv2D, GlobalAvgPool2D, GlobalMaxPool2D, Identity, LeakyReLU
 from dlcore.ops.launch import poison_outputs
 from tests.ops.op_check import OP_BACKENDS, assert_close, backend_context, numerical_gradient, random_array
 
@@ -303,3 +303,22 @@ def test_bad_layer_arguments(make, message):
     with pytest.raises(ValueError) as info:
         make()
     assert str(info.value) == message
+
+
+@pytest.mark.parametrize(
+    "padding, dilation, expected",
+    [("same", 2, (3, 9, 10)), ("valid", (2, 3), (3, 5, 4)), (1, 2, (3, 7, 8))],
+)
+def test_conv2d_output_shape_counts_the_dilated_span(padding, dilation, expected):
+    """A 3x3 kernel with dilation d spans 2d + 1 cells: 'valid' (2, 3) leaves 9 - 4 rows, 10 - 6 columns."""
+    layer = Conv2D(2, 3, 3, padding=padding, dilation=dilation)
+    assert layer.output_shape((2, 9, 10)) == expected
+    out, _ = layer.forward(layer.check_input(np.zeros((1, 2, 9, 10), np.float32)))
+    assert out.shape[1:] == expected
+
+
+def test_conv2d_rejects_a_bad_dilation():
+    with pytest.raises(ValueError, match=r"Conv2D: dilation must be a positive int or a pair of them, got 0"):
+        Conv2D(2, 3, 3, dilation=0)
+    with pytest.raises(ValueError, match=r"Conv2D 'c': .*got kernel 11 > size 9"):
+        Conv2D(2, 3, 3, padding="valid", dilation=5, name="c").output_shape((2, 9, 10))
