@@ -20,10 +20,12 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def mnist_dir() -> Path | None:
-    """DLCORE_DATA if set, else ../shared/datasets/mnist beside the repository, if present."""
-    candidates = [os.environ.get("DLCORE_DATA"), REPO.parent / "shared" / "datasets" / "mnist"]
-    for candidate in candidates:
-        if candidate and (Path(candidate) / "t10k-labels-idx1-ubyte.gz").exists():
+    """DLCORE_DATA/mnist or DLCORE_DATA (flat) if set, else ../shared/datasets/mnist beside
+    the repository, if present."""
+    env = os.environ.get("DLCORE_DATA")
+    candidates = [Path(env) / "mnist", Path(env)] if env else []
+    for candidate in [*candidates, REPO.parent / "shared" / "datasets" / "mnist"]:
+        if (candidate / "t10k-labels-idx1-ubyte.gz").exists():
             return Path(candidate)
     return None
 

@@ -39,12 +39,6 @@ _FIXED_HEADER_BYTES = 4  # two zero bytes, type code, dimension count
 _READ_CHUNK_BYTES = 1 << 20  # memory grows with the data actually read, 1 MiB at a time
 
 
-def is_gzip_file(path: str | os.PathLike) -> bool:
-    """True when the file starts with the gzip magic bytes."""
-    with open(path, "rb") as file:
-        return file.read(len(GZIP_MAGIC)) == GZIP_MAGIC
-
-
 def read_idx(path: str | os.PathLike, content_hash=None) -> np.ndarray:
     """Read an IDX file into an array of its declared shape and dtype, in native byte order.
 

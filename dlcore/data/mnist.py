@@ -1,17 +1,21 @@
 """MNIST and Fashion-MNIST: find the IDX files, verify them, download them when absent, load.
 
 Folder lookup, first match wins:
-  1. the `data_dir` argument
-  2. the DLCORE_DATA environment variable
+  1. the `data_dir` argument: the folder holding this data set's files
+  2. the DLCORE_DATA environment variable: a root with one subfolder per data set
+     (DLCORE_DATA/mnist, DLCORE_DATA/fashion_mnist, or Debian's name fashion-mnist); files
+     directly in DLCORE_DATA (the flat layout) are used only when their checksums say they
+     are the data set asked for, so a flat MNIST folder never stands in for Fashion-MNIST
   3. the per-user cache, $XDG_CACHE_HOME/dlcore/datasets/<dataset> (~/.cache/... by default)
 Files missing from 1 or 2 are an error (the folder was chosen explicitly); files missing from
 the cache are downloaded into it. Each file may be stored raw or gzip-compressed (name.gz).
+Checksums are MD5s of the decompressed IDX content, so any faithful re-compression (such
+as Debian's dataset-fashion-mnist package) verifies and any changed byte does not.
 """
 from __future__ import annotations
 
 import hashlib
 import os
-import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +24,7 @@ import numpy as np
 
 from dlcore.data.download import DownloadError, download_verified
 from dlcore.data.errors import DataFileError, DatasetNotFoundError
-from dlcore.data.idx import is_gzip_file, read_idx
+from dlcore.data.idx import read_idx
 from dlcore.data.locations import DATA_DIR_ENV, data_dir_from_env, find_stored_file, user_cache_dir
 
 SPLIT_FILES = {  # split -> (images file, labels file), names without .gz
@@ -32,21 +36,14 @@ NUM_CLASSES = 10
 
 
 @dataclass(frozen=True)
-class Md5:
-    """A published MD5 digest: of the decompressed IDX content (usable whichever way the
-    file is stored), or, with of_gzip_file, of the bytes of the .gz file itself."""
-
-    hexdigest: str
-    of_gzip_file: bool = False
-
-
-@dataclass(frozen=True)
 class DatasetSource:
-    """Where a data set is downloaded from and how its files are verified."""
+    """Where a data set is downloaded from, where it sits under DLCORE_DATA, how it is verified."""
 
     title: str
     mirrors: tuple[str, ...]  # base URLs; a file's URL is mirror + name + ".gz"
-    checksums: Mapping[str, Md5]  # by file name without .gz
+    checksums: Mapping[str, str]  # file name without .gz -> MD5 hexdigest of the decompressed content
+    folder_names: tuple[str, ...]  # its subfolder of DLCORE_DATA, first match wins
+    class_names: tuple[str, ...]  # label i names class_names[i]
 
 
 DATASETS = {
@@ -57,23 +54,30 @@ DATASETS = {
             "https://storage.googleapis.com/cvdf-datasets/mnist/",
         ),
         checksums={
-            "train-images-idx3-ubyte": Md5("6bbc9ace898e44ae57da46a324031adb"),
-            "train-labels-idx1-ubyte": Md5("a25bea736e30d166cdddb491f175f624"),
-            "t10k-images-idx3-ubyte": Md5("2646ac647ad5339dbf082846283269ea"),
-            "t10k-labels-idx1-ubyte": Md5("27ae3e4e09519cfbb04c329615203637"),
+            "train-images-idx3-ubyte": "6bbc9ace898e44ae57da46a324031adb",
+            "train-labels-idx1-ubyte": "a25bea736e30d166cdddb491f175f624",
+            "t10k-images-idx3-ubyte": "2646ac647ad5339dbf082846283269ea",
+            "t10k-labels-idx1-ubyte": "27ae3e4e09519cfbb04c329615203637",
         },
+        folder_names=("mnist",),
+        class_names=tuple(str(digit) for digit in range(10)),
     ),
-    # Zalando publishes MD5s of the .gz files only (README of zalandoresearch/fashion-mnist),
-    # so Fashion-MNIST is verified on .gz files; a decompressed copy loads with a warning.
+    # Zalando publishes MD5s of its .gz files; these are of their decompressed content (as
+    # torchvision's FashionMNIST lists them), which any re-compression keeps.
     "fashion_mnist": DatasetSource(
         title="Fashion-MNIST",
         mirrors=("http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",),
         checksums={
-            "train-images-idx3-ubyte": Md5("8d4fb7e6c68d591d4c3dfef9ec88bf0d", of_gzip_file=True),
-            "train-labels-idx1-ubyte": Md5("25c81989df183df01b3e8a0aad5dffbe", of_gzip_file=True),
-            "t10k-images-idx3-ubyte": Md5("bef4ecab320f06d8554ea6380940ec79", of_gzip_file=True),
-            "t10k-labels-idx1-ubyte": Md5("bb300cfdad3c16e7a12a480ee83cd310", of_gzip_file=True),
+            "train-images-idx3-ubyte": "f4a8712d7a061bf5bd6d2ca38dc4d50a",
+            "train-labels-idx1-ubyte": "9018921c3c673c538a1fc5bad174d6f9",
+            "t10k-images-idx3-ubyte": "8181f5470baa50b63fa0f6fddb340f0a",
+            "t10k-labels-idx1-ubyte": "15d484375f8d13e6eb1aabb0c3f46965",
         },
+        folder_names=("fashion_mnist", "fashion-mnist"),
+        class_names=(
+            "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+            "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
+        ),
     ),
 }
 
@@ -87,11 +91,14 @@ def load_mnist(
     """Load one split of MNIST or Fashion-MNIST.
 
     split     "train" (60,000 samples) or "test" (10,000)
-    data_dir  folder holding the IDX files; default DLCORE_DATA, then the per-user cache
-              (downloaded there when absent)
+    data_dir  folder holding the IDX files; default DLCORE_DATA/<dataset>, then the per-user
+              cache (downloaded there when absent)
     dataset   "mnist" or "fashion_mnist"
-    verify    check each file's MD5 against the published value
-    Returns images float32 (N, 1, 28, 28) scaled to [0, 1] and labels int64 (N,) in 0..9.
+    verify    check each file's MD5 (of the decompressed content) against the published
+              value; files found flat in DLCORE_DATA are always checked, as that is how
+              they are told apart
+    Returns images float32 (N, 1, 28, 28) scaled to [0, 1] and labels int64 (N,) in 0..9;
+    DATASETS[dataset].class_names names the labels.
     Raises DataFileError for a malformed or corrupt file, DatasetNotFoundError when the
     files are missing and cannot be downloaded.
     """
@@ -99,111 +106,103 @@ def load_mnist(
         raise ValueError(f"dataset must be one of {sorted(DATASETS)}, found {dataset!r}")
     if split not in SPLIT_FILES:
         raise ValueError(f"split must be one of {sorted(SPLIT_FILES)}, found {split!r}")
-    source = DATASETS[dataset]
-    images_name, labels_name = SPLIT_FILES[split]
-    paths = _locate_files(dataset, source, (images_name, labels_name), data_dir)
-    images = _read_checked(paths[images_name], source.checksums[images_name], verify)  # (N, 28, 28)
-    labels = _read_checked(paths[labels_name], source.checksums[labels_name], verify)  # (N,)
-    _check_images_and_labels(images, labels, paths[images_name], paths[labels_name])
+    names = SPLIT_FILES[split]
+    paths, flat_layout_hint = _locate_files(dataset, names, data_dir)
+    images, labels = (
+        _read_checked(paths[name], dataset, name, verify or bool(flat_layout_hint), flat_layout_hint)
+        for name in names
+    )  # (N, 28, 28), (N,)
+    _check_images_and_labels(images, labels, paths[names[0]], paths[names[1]])
     images = np.divide(images, np.float32(255), dtype=np.float32)  # uint8 0..255 -> [0, 1]
     return images.reshape(len(images), 1, *IMAGE_SIZE), labels.astype(np.int64)
 
 
 def _locate_files(
-    dataset: str, source: DatasetSource, names: tuple[str, ...], data_dir: str | os.PathLike | None
-) -> dict[str, Path]:
-    """Path of each file by name: from the explicit folder (argument, then DLCORE_DATA), or
-    from the cache, downloading what the cache lacks."""
-    env_dir = data_dir_from_env()
+    dataset: str, names: tuple[str, ...], data_dir: str | os.PathLike | None
+) -> tuple[dict[str, Path], str]:
+    """(path of each file by name, what to do if they are not this data set, "" unless
+    they lie flat in DLCORE_DATA and must prove by checksum which data set they are): from
+    the data_dir argument, else DLCORE_DATA, else the cache, downloading what it lacks."""
+    source = DATASETS[dataset]
     if data_dir is not None:
-        folder, origin = Path(data_dir), "the data_dir argument"
-    elif env_dir is not None:
-        folder, origin = env_dir, f"the {DATA_DIR_ENV} environment variable"
-    else:
-        folder, origin = user_cache_dir(dataset), None
+        folder = Path(data_dir)
+        return _files_in(folder, names, dataset, f"{folder} (given by the data_dir argument)"), ""
+    env_dir = data_dir_from_env()
+    if env_dir is not None:
+        for folder_name in source.folder_names:
+            folder = env_dir / folder_name
+            if folder.is_dir():
+                return _files_in(folder, names, dataset, f"{folder} (under {DATA_DIR_ENV})"), ""
+        subfolders = " or ".join(str(env_dir / folder_name) for folder_name in source.folder_names)
+        where = f"{subfolders}, nor directly in {env_dir} (the {DATA_DIR_ENV} environment variable)"
+        hint = (
+            f"; files directly in {DATA_DIR_ENV} are used only when their checksums identify the "
+            f"data set: put the {source.title} files in {env_dir / source.folder_names[0]}"
+        )
+        return _files_in(env_dir, names, dataset, where), hint
+    cache = user_cache_dir(dataset)
+    found = {name: find_stored_file(cache, name) for name in names}
+    for name in [name for name, path in found.items() if path is None]:
+        found[name] = _download(dataset, name, cache, names)
+    return found, ""
 
+
+def _files_in(folder: Path, names: tuple[str, ...], dataset: str, where: str) -> dict[str, Path]:
     found = {name: find_stored_file(folder, name) for name in names}
     missing = [name for name, path in found.items() if path is None]
-    if missing and origin is not None:
+    if missing:
         raise DatasetNotFoundError(
-            f"{source.title} files missing from {folder} (given by {origin}): "
+            f"{DATASETS[dataset].title} files missing from {where}: "
             f"{', '.join(missing)} (each either raw or as .gz)"
         )
-    for name in missing:
-        found[name] = _download(dataset, source, name, folder, names)
     return found
 
 
-def _download(
-    dataset: str, source: DatasetSource, name: str, cache: Path, names: tuple[str, ...]
-) -> Path:
-    urls = [f"{mirror}{name}.gz" for mirror in source.mirrors]
-    checksum = source.checksums[name]
+def _download(dataset: str, name: str, cache: Path, names: tuple[str, ...]) -> Path:
+    urls = [f"{mirror}{name}.gz" for mirror in DATASETS[dataset].mirrors]
     try:
         return download_verified(
-            urls, cache / f"{name}.gz", lambda path: _verify_download(path, checksum)
+            urls, cache / f"{name}.gz", lambda path: _read_checked(path, dataset, name, verify=True)
         )
     except DownloadError as exc:
-        raise DatasetNotFoundError(_not_found_message(dataset, source, names, cache, exc)) from exc
+        raise DatasetNotFoundError(_not_found_message(dataset, names, cache, exc)) from exc
 
 
-def _not_found_message(
-    dataset: str, source: DatasetSource, names: tuple[str, ...], cache: Path, error: DownloadError
-) -> str:
+def _not_found_message(dataset: str, names: tuple[str, ...], cache: Path, error: DownloadError) -> str:
+    source = DATASETS[dataset]
     attempts = "\n".join(f"  {url}: {reason}" for url, reason in error.failures)
     return (
         f"{source.title} files are not in the download cache {cache} and could not be downloaded.\n"
         f"Needed: {', '.join(f'{name}.gz' for name in names)} (or the same names without .gz).\n"
         f"Put them in one of:\n"
         f"  - a folder passed as load_mnist(data_dir=..., dataset={dataset!r})\n"
-        f"  - a folder named by the {DATA_DIR_ENV} environment variable\n"
+        f"  - the subfolder {source.folder_names[0]}/ of the folder named by the {DATA_DIR_ENV} "
+        f"environment variable\n"
         f"  - the download cache {cache}\n"
         f"If a shared copy of the data set exists (e.g. a shared/datasets/{dataset} folder), "
-        f"use it in place: export {DATA_DIR_ENV}=/path/to/that/folder\n"
+        f"use it in place: export {DATA_DIR_ENV}=/path/to/shared/datasets\n"
         f"Download attempts:\n{attempts}"
     )
 
 
-def _verify_download(path: Path, checksum: Md5) -> None:
-    """A download must be verifiable: where only the .gz file's MD5 is published, raw data
-    (which _read_checked would accept with a warning) is refused."""
-    if checksum.of_gzip_file and not is_gzip_file(path):
-        raise DataFileError(
-            path, "expected gzip data (the published MD5 is of the .gz file), found raw data"
-        )
-    _read_checked(path, checksum, verify=True)
-
-
-def _read_checked(path: Path, checksum: Md5, verify: bool) -> np.ndarray:
-    """read_idx, plus the MD5 check when `verify`: on the decompressed content, hashed while
-    parsing, or on the .gz file's bytes where only that digest is published."""
+def _read_checked(path: Path, dataset: str, name: str, verify: bool, hint: str = "") -> np.ndarray:
+    """read_idx, plus, when `verify`, the MD5 of the decompressed content (hashed while
+    parsing) checked against the data set's; a mismatch names the data set the file is, if
+    its digest is a known one, and ends with `hint`."""
     if not verify:
         return read_idx(path)
-    if not checksum.of_gzip_file:
-        content_hash = hashlib.md5(usedforsecurity=False)
-        array = read_idx(path, content_hash)
-        _check_md5(path, checksum, content_hash.hexdigest(), "decompressed content")
-        return array
-    if is_gzip_file(path):
-        _check_md5(path, checksum, _file_md5(path), ".gz file")
-    else:
-        warnings.warn(
-            f"{path}: only the .gz file's MD5 is published, so this decompressed file is loaded "
-            f"unverified (keep the .gz file to have it checked)",
-            stacklevel=3,
-        )
-    return read_idx(path)
-
-
-def _check_md5(path: Path, checksum: Md5, found: str, hashed: str) -> None:
-    if found != checksum.hexdigest:
+    content_hash = hashlib.md5(usedforsecurity=False)
+    array = read_idx(path, content_hash)
+    expected, found = DATASETS[dataset].checksums[name], content_hash.hexdigest()
+    if found != expected:
+        actually = [source.title for source in DATASETS.values() if source.checksums.get(name) == found]
+        identity = f" (this is the {actually[0]} file {name})" if actually else ""
         raise DataFileError(
-            path, f"MD5 mismatch of the {hashed}: expected {checksum.hexdigest}, found {found}"
+            path,
+            f"MD5 mismatch of the decompressed content: expected {expected} "
+            f"({DATASETS[dataset].title}), found {found}{identity}{hint}",
         )
-
-
-def _file_md5(path: Path) -> str:
-    return hashlib.md5(path.read_bytes(), usedforsecurity=False).hexdigest()
+    return array
 
 
 def _check_images_and_labels(

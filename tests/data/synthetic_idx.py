@@ -8,7 +8,7 @@ import numpy as np
 
 from dlcore.data import mnist
 from dlcore.data.idx import IDX_DTYPES
-from dlcore.data.mnist import SPLIT_FILES, Md5
+from dlcore.data.mnist import SPLIT_FILES
 
 UNREACHABLE_MIRROR = "http://127.0.0.1:9/"  # the discard port: connection refused at once
 TYPE_CODES = {dtype.newbyteorder("="): code for code, dtype in IDX_DTYPES.items()}
@@ -57,15 +57,3 @@ def set_source(monkeypatch, dataset="mnist", **changes):
     patched = dataclasses.replace(mnist.DATASETS[dataset], **changes)
     monkeypatch.setitem(mnist.DATASETS, dataset, patched)
 
-
-def content_checksums(digests: dict) -> dict:
-    """{name: md5 of the content} -> the DATASETS checksum table of those files."""
-    return {name: Md5(hexdigest) for name, hexdigest in digests.items()}
-
-
-def gz_file_checksums(folder, names) -> dict:
-    """The DATASETS checksum table for the .gz files `folder/name.gz` (as Fashion-MNIST's)."""
-    return {
-        name: Md5(hashlib.md5((folder / f"{name}.gz").read_bytes()).hexdigest(), of_gzip_file=True)
-        for name in names
-    }

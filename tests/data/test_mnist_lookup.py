@@ -1,16 +1,14 @@
 """Where load_mnist looks for files, and its checks on what it finds (synthetic files)."""
-import warnings
+import gzip
 
 import numpy as np
 import pytest
 
 from dlcore.data import DataFileError, DatasetNotFoundError, load_mnist
 from dlcore.data.locations import user_cache_dir
-from dlcore.data.mnist import SPLIT_FILES, Md5
+from dlcore.data.mnist import DATASETS, SPLIT_FILES
 
 from .synthetic_idx import (
-    content_checksums,
-    gz_file_checksums,
     idx_bytes,
     set_source,
     synthetic_split,
@@ -30,7 +28,7 @@ def labels_loaded(**kwargs) -> int:
 
 def test_argument_then_environment_then_cache(isolated_env, tmp_path, monkeypatch):
     write_split(tmp_path / "argument", "test", *synthetic_split(3, label_value=1))
-    write_split(tmp_path / "environment", "test", *synthetic_split(3, label_value=2))
+    write_split(tmp_path / "environment" / "mnist", "test", *synthetic_split(3, label_value=2))
     cache = isolated_env / "dlcore" / "datasets" / "mnist"
     write_split(cache, "test", *synthetic_split(3, label_value=3))
     monkeypatch.setenv("DLCORE_DATA", str(tmp_path / "environment"))
@@ -85,26 +83,77 @@ def test_files_missing_from_an_explicit_folder_are_listed_not_downloaded(
 
 def test_verified_synthetic_files(tmp_path, monkeypatch):
     digests = write_split(tmp_path, "test", *synthetic_split(5))
-    set_source(monkeypatch, checksums=content_checksums(digests))
+    set_source(monkeypatch, checksums=digests)
     assert load_mnist("test", data_dir=tmp_path)[1].tolist() == [0, 1, 2, 3, 4]
 
 
-def test_fashion_mnist_checks_the_gz_file_and_warns_for_a_raw_one(tmp_path, monkeypatch):
+def test_any_faithful_recompression_verifies_and_any_changed_byte_does_not(tmp_path, monkeypatch):
     images, labels = synthetic_split(5)
-    write_split(tmp_path / "gz", "test", images, labels, compress=True)
-    write_split(tmp_path / "raw", "test", images, labels, compress=False)
-    set_source(monkeypatch, "fashion_mnist", checksums=gz_file_checksums(tmp_path / "gz", TEST))
+    digests = write_split(tmp_path / "gz", "test", images, labels)
+    set_source(monkeypatch, "fashion_mnist", checksums=digests)
+    stored = tmp_path / "recompressed"
+    stored.mkdir()
+    for name in TEST:  # the same content, compressed differently (level 1, no file name)
+        content = gzip.decompress((tmp_path / "gz" / f"{name}.gz").read_bytes())
+        (stored / f"{name}.gz").write_bytes(gzip.compress(content, compresslevel=1, mtime=0))
+        assert (stored / f"{name}.gz").read_bytes() != (tmp_path / "gz" / f"{name}.gz").read_bytes()
+    np.testing.assert_array_equal(load_mnist("test", data_dir=stored, dataset="fashion_mnist")[1], labels)
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        _, loaded = load_mnist("test", data_dir=tmp_path / "gz", dataset="fashion_mnist")
-    np.testing.assert_array_equal(loaded, labels)
-    with pytest.warns(UserWarning, match="unverified"):
-        load_mnist("test", data_dir=tmp_path / "raw", dataset="fashion_mnist")
-    wrong = {name: Md5("0" * 32, of_gzip_file=True) for name in TEST}
-    set_source(monkeypatch, "fashion_mnist", checksums=wrong)
-    with pytest.raises(DataFileError, match="MD5 mismatch of the .gz file: expected 0{32}, found"):
-        load_mnist("test", data_dir=tmp_path / "gz", dataset="fashion_mnist")
+    content = bytearray(gzip.decompress((stored / f"{TEST[0]}.gz").read_bytes()))
+    content[-1] ^= 1
+    (stored / f"{TEST[0]}.gz").write_bytes(gzip.compress(bytes(content)))
+    with pytest.raises(DataFileError, match=f"MD5 mismatch of the decompressed content: expected {digests[TEST[0]]}"):
+        load_mnist("test", data_dir=stored, dataset="fashion_mnist")
+
+
+def test_a_mismatch_names_the_data_set_the_file_is(tmp_path, monkeypatch):
+    digests = write_split(tmp_path, "test", *synthetic_split(4))
+    set_source(monkeypatch, "mnist", checksums=digests)
+    with pytest.raises(DataFileError, match=r"\(Fashion-MNIST\), found [0-9a-f]{32} \(this is the MNIST file"):
+        load_mnist("test", data_dir=tmp_path, dataset="fashion_mnist")
+
+
+@pytest.mark.parametrize("folder_name", ["fashion_mnist", "fashion-mnist"])
+def test_each_dataset_has_its_own_subfolder_of_dlcore_data(tmp_path, monkeypatch, folder_name):
+    write_split(tmp_path / "mnist", "test", *synthetic_split(3, label_value=1))
+    write_split(tmp_path / folder_name, "test", *synthetic_split(3, label_value=2))
+    monkeypatch.setenv("DLCORE_DATA", str(tmp_path))
+    assert labels_loaded() == 1
+    assert labels_loaded(dataset="fashion_mnist") == 2
+
+
+def test_flat_dlcore_data_is_used_when_its_checksums_identify_the_data_set(tmp_path, monkeypatch):
+    digests = write_split(tmp_path, "test", *synthetic_split(3, label_value=7))
+    set_source(monkeypatch, "mnist", checksums=digests)
+    monkeypatch.setenv("DLCORE_DATA", str(tmp_path))
+    assert labels_loaded() == 7  # verify=False: still identified by checksum
+    with pytest.raises(DataFileError) as info:
+        load_mnist("test", dataset="fashion_mnist", verify=False)
+    message = str(info.value)
+    assert "this is the MNIST file" in message
+    assert f"put the Fashion-MNIST files in {tmp_path / 'fashion_mnist'}" in message
+
+
+def test_flat_dlcore_data_of_unknown_files_is_refused(tmp_path, monkeypatch):
+    write_split(tmp_path, "test", *synthetic_split(3))
+    monkeypatch.setenv("DLCORE_DATA", str(tmp_path))
+    with pytest.raises(DataFileError, match=f"put the MNIST files in {tmp_path / 'mnist'}") as info:
+        load_mnist("test", verify=False)
+    assert "this is the" not in str(info.value)
+
+
+def test_files_missing_from_dlcore_data_name_the_subfolder_and_the_root(tmp_path, monkeypatch):
+    monkeypatch.setenv("DLCORE_DATA", str(tmp_path))
+    with pytest.raises(DatasetNotFoundError) as info:
+        load_mnist("test", dataset="fashion_mnist")
+    message = str(info.value)
+    for where in ("fashion_mnist", "fashion-mnist", f"directly in {tmp_path}"):
+        assert where in message
+
+
+def test_fashion_mnist_class_names():
+    assert DATASETS["fashion_mnist"].class_names[0] == "T-shirt/top" and len(DATASETS["fashion_mnist"].class_names) == 10
+    assert DATASETS["mnist"].class_names == tuple("0123456789")
 
 
 def test_image_and_label_counts_must_agree(tmp_path):

@@ -1,6 +1,7 @@
 """load_mnist on the real MNIST files (skipped where the shared copy is absent)."""
 import gzip
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -8,6 +9,7 @@ import pytest
 from dlcore.data import DataFileError, load_mnist, train_validation_split
 
 TEST_FILES = ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
+DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")  # Debian's dataset-fashion-mnist
 
 
 def decompress_into(source, folder, name):
@@ -44,6 +46,21 @@ def test_dlcore_data_environment_variable(mnist_path, monkeypatch):
     monkeypatch.setenv("DLCORE_DATA", str(mnist_path))
     _, labels = load_mnist("test")
     assert labels[:5].tolist() == [7, 2, 1, 0, 4]
+
+
+def test_flat_mnist_in_dlcore_data_is_not_taken_for_fashion_mnist(mnist_path, monkeypatch):
+    monkeypatch.setenv("DLCORE_DATA", str(mnist_path))
+    with pytest.raises(DataFileError, match="this is the MNIST file t10k-images-idx3-ubyte"):
+        load_mnist("test", dataset="fashion_mnist", verify=False)
+
+
+@pytest.mark.skipif(not DEBIAN_FASHION_MNIST.is_dir(), reason="Debian's dataset-fashion-mnist is not installed")
+@pytest.mark.parametrize("split, first_labels", [("train", [9, 0, 0, 3, 0]), ("test", [9, 2, 1, 1, 6])])
+def test_debian_fashion_mnist_loads_verified(split, first_labels):
+    images, labels = load_mnist(split, data_dir=DEBIAN_FASHION_MNIST, dataset="fashion_mnist")
+    assert images.shape == (60000 if split == "train" else 10000, 1, 28, 28)
+    assert labels[:5].tolist() == first_labels
+    assert np.bincount(labels).tolist() == [len(labels) // 10] * 10
 
 
 def test_raw_and_gzip_files_load_alike(mnist_path, tmp_path):
