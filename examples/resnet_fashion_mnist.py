@@ -34,7 +34,7 @@ def parse_args(argv=None):
     parser.add_argument("--minutes", type=float, default=30.0, help="training time budget of each model")
     parser.add_argument("--depth", type=int, default=20, help="ResNet depth, 6n + 2 (8, 14, 20, ...)")
     parser.add_argument("--batch-size", type=int, default=128)
-    parser.add_argument("--lr", type=float, default=2e-3, help="Adam's initial rate, decayed to 0 by a cosine")
+    parser.add_argument("--lr", type=float, default=1e-3, help="Adam's initial rate, decayed to 0 by a cosine")
     parser.add_argument("--models", default="resnet,notes_cnn", help="comma-separated: resnet, notes_cnn")
     parser.add_argument("--backend", choices=dlcore.backend.BACKENDS, default=None)
     parser.add_argument("--data-dir", default=None, help="folder with the Fashion-MNIST IDX files")
@@ -79,7 +79,7 @@ def train(name: str, args, data) -> dict:
     optimizer = Adam(model.parameters(), lr=args.lr)
     start = time.perf_counter()
     history = model.fit(x_train, y_train, optimizer=optimizer, batch_size=args.batch_size, iterations=iterations,
-                        validation_data=(x_val, y_val), eval_every=max(1, iterations // 10), eval_samples=2_000,
+                        validation_data=(x_val, y_val), eval_every=max(1, iterations // 5), eval_samples=1_000,
                         augment=augment, callbacks=[CosineDecay(iterations)], rng=args.seed,
                         progress=not args.no_progress)
     seconds = time.perf_counter() - start
