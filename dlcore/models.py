@@ -59,8 +59,7 @@ class Model:
         self.input_names = topology.name_inputs(self.inputs)
         self._node_names = topology.name_nodes(self.nodes)
         self.needs_input_grad = needs_input_grad
-        self.fuse = True
-        self._plans: dict[tuple, Plan] = {}
+        self.fuse = True  # also empties the cache of plans (one per set of outputs)
         self._caches = None
 
     def _naming_hint(self) -> str:
