@@ -108,8 +108,8 @@ def test_a_kernel_error_fails_with_nvrtcs_log(nvrtc, tmp_path):
     assert succeeded and "warning" in log and lowered["k<float>"] == "_Z1kIfEvPT_"
 
 
-def cupy_nvrtc_calls(arch: str, source: Path, expressions, monkeypatch, cache_dir: Path) -> list[tuple]:
-    """(options, name expressions) of every NVRTC compile that cupy.RawModule(code=..., options=
+def cupy_nvrtc_calls(arch: str, source: Path, expressions, monkeypatch, cache_dir: Path):
+    """([(options, name expressions)], the error that ended the call) of every NVRTC compile that cupy.RawModule(code=..., options=
     nvrtc_options(...), name_expressions=...).compile() makes, recorded on CuPy's own code path.
 
     Only what needs a device is replaced: the device's compute capability (`arch`) and two
@@ -125,7 +125,8 @@ def cupy_nvrtc_calls(arch: str, source: Path, expressions, monkeypatch, cache_di
             calls.append((tuple(options), self.name_expressions))
             return super().compile(options, log_stream)
 
-    monkeypatch.setenv("CUPY_CACHE_DIR", str(cache_dir))  # a cached cubin would skip the compile
+    # an empty kernel cache (a cached cubin would skip the compile); CuPy reads CUPY_CACHE_DIR at import
+    monkeypatch.setattr(compiler, "_kernel_cache_backend", type(compiler._kernel_cache_backend)(str(cache_dir)))
     monkeypatch.setattr(compiler, "_NVRTCProgram", RecordingProgram)
     monkeypatch.setattr(compiler, "_get_arch", lambda: arch)
     monkeypatch.setattr(compiler, "_get_arch_for_options_for_nvrtc",
@@ -133,10 +134,10 @@ def cupy_nvrtc_calls(arch: str, source: Path, expressions, monkeypatch, cache_di
     # RawModule.compile() is _get_raw_module(code, path, options, backend, translate_cucomplex,
     # enable_cooperative_groups, jitify, name_expressions, log_stream), memoized per device
     get_raw_module = cupy._core.raw._get_raw_module.__wrapped__
-    with pytest.raises((cupy.cuda.runtime.CUDARuntimeError, cupy.cuda.driver.CUDADriverError)):
+    with pytest.raises((cupy.cuda.runtime.CUDARuntimeError, cupy.cuda.driver.CUDADriverError)) as failure:
         get_raw_module(source.read_text(), None, nvrtc_options(source.parent), "nvrtc", False, False, False,
                        tuple(expressions), None)
-    return calls
+    return calls, failure.value
 
 
 @pytest.mark.skipif(backend.unavailable_reason("cupy") is None,
@@ -146,8 +147,10 @@ def cupy_nvrtc_calls(arch: str, source: Path, expressions, monkeypatch, cache_di
 def test_cupy_passes_the_mirrored_options(arch, monkeypatch, tmp_path):
     source = kernels_dir() / "activation.cu"
     expressions = tuple(sorted(ops_instantiations()[source.name]))
-    calls = cupy_nvrtc_calls(arch, source, expressions, monkeypatch, tmp_path)
-    (options,) = [options for options, requested in calls if requested == expressions]
+    calls, failure = cupy_nvrtc_calls(arch, source, expressions, monkeypatch, tmp_path)
+    compiles = [options for options, requested in calls if requested == expressions]
+    assert len(compiles) == 1, f"CuPy stopped before compiling {source.name} ({failure!r}); NVRTC calls: {calls}"
+    (options,) = compiles
     ours = nvrtc_options(source.parent)
     cupy_includes = [option for option in options if option.startswith("-I") and option not in ours]
     assert [option for option in options if option not in cupy_includes] == [*ours, *cupy_added_options(arch)]
