@@ -15,6 +15,7 @@ import functools
 import importlib.resources
 import os
 import shutil
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,15 +46,63 @@ class Backend:
         return self.name != "numpy"
 
 
+# What installs the GPU backend for each CUDA major version (nvidia-smi's "CUDA Version" for a
+# driver; runtimeGetVersion() for CuPy): the dlcore extra, and the NVRTC wheel it brings (CuPy's
+# own wheels ship no NVRTC).
+GPU_EXTRAS = {12: ("gpu", "nvidia-cuda-nvrtc-cu12==12.*"), 13: ("gpu-cuda13", "nvidia-cuda-nvrtc==13.*")}
+GPU_WHEELS = "cupy-cuda12x cupy-cuda13x nvidia-cuda-nvrtc-cu12 nvidia-cuda-nvrtc"
+PICK_AN_EXTRA = ("pip install -e '.[gpu]' for an NVIDIA driver of CUDA 12.x, -e '.[gpu-cuda13]' for CUDA 13.x "
+                 "(nvidia-smi shows the driver's CUDA version)")
+
+
+class KernelCompileError(RuntimeError):
+    """NVRTC rejected a kernels/*.cu file; the message names the file and holds NVRTC's log."""
+
+
+def _cuda_version(encoded: int) -> str:
+    """CUDA's version integers: 12090 -> '12.9'."""
+    return f"{encoded // 1000}.{encoded % 1000 // 10}"
+
+
 def _cupy_problem() -> str | None:
+    """Why the cupy backend cannot compile and launch kernels here, checked in the order a
+    fix has to follow: CuPy, a driver, a visible GPU, a driver as new as CuPy's CUDA, NVRTC."""
     if cupy is None:
-        return "CuPy is not installed (pip install 'dlcore[gpu]')"
+        return f"CuPy is not installed: {PICK_AN_EXTRA}"
+    runtime = cupy.cuda.runtime
+    built_for = runtime.runtimeGetVersion()  # e.g. 12090: CuPy's CUDA 12.9
+    extra, nvrtc_requirement = GPU_EXTRAS.get(built_for // 1000, GPU_EXTRAS[12])
+    driver = runtime.driverGetVersion()  # the newest CUDA the driver runs; 0 without a driver
+    if driver == 0:
+        return ("there is no GPU: no NVIDIA driver is installed (libcuda.so.1 is missing); "
+                "use the numpy or emu backend here")
     try:
-        if not cupy.is_available():
-            return "CuPy is installed but finds no usable CUDA GPU"
-    except Exception as exc:  # a broken driver raises instead of returning False
-        return f"CuPy cannot reach a GPU: {exc}"
+        gpus = runtime.getDeviceCount()
+    except runtime.CUDARuntimeError as exc:
+        return (f"there is no usable GPU: the NVIDIA driver (CUDA {_cuda_version(driver)}) reports {exc}; "
+                f"check nvidia-smi and CUDA_VISIBLE_DEVICES={os.environ.get('CUDA_VISIBLE_DEVICES', '(unset)')}")
+    if gpus == 0:
+        return "there is no GPU: the NVIDIA driver sees none (check nvidia-smi and CUDA_VISIBLE_DEVICES)"
+    if driver // 1000 < built_for // 1000:
+        return (f"the NVIDIA driver runs CUDA up to {_cuda_version(driver)}, but this CuPy is built for CUDA "
+                f"{_cuda_version(built_for)}: {_driver_fix(driver)}")
+    try:
+        nvrtc_major, nvrtc_minor = cupy.cuda.nvrtc.getVersion()
+    except RuntimeError as exc:  # cuda-pathfinder's DynamicLibNotFoundError when no libnvrtc is found
+        return (f"CuPy cannot load NVRTC, which compiles dlcore's kernels ({exc}): "
+                f"pip install '{nvrtc_requirement}' (or pip install -e '.[{extra}]')")
+    if nvrtc_major > driver // 1000:
+        return (f"NVRTC {nvrtc_major}.{nvrtc_minor} makes kernels that the NVIDIA driver (CUDA "
+                f"{_cuda_version(driver)}) cannot load: {_driver_fix(driver)}")
     return None
+
+
+def _driver_fix(driver: int) -> str:
+    """How to match the GPU wheels to the driver: the extra of the driver's CUDA, or a newer driver."""
+    if driver // 1000 not in GPU_EXTRAS:
+        return f"update the NVIDIA driver to CUDA {' or '.join(map(str, GPU_EXTRAS))}"
+    extra, _ = GPU_EXTRAS[driver // 1000]
+    return f"update the NVIDIA driver, or pip uninstall -y {GPU_WHEELS} && pip install -e '.[{extra}]'"
 
 
 def _emu_problem() -> str | None:
@@ -98,8 +147,23 @@ def get_backend() -> Backend:
         if requested:
             _current = _make(requested)
         else:
-            _current = _make("cupy" if _cupy_problem() is None else "numpy")
+            _current = _make(_automatic_choice())
     return _current
+
+
+class BackendFallbackWarning(UserWarning):
+    """CuPy is installed but cannot run here, so the automatic choice is numpy."""
+
+
+def _automatic_choice() -> str:
+    """cupy when it can compile and launch kernels, else numpy; a one-line warning says why
+    when CuPy is installed (someone meant to use a GPU) but cannot."""
+    problem = _cupy_problem()
+    if problem is None:
+        return "cupy"
+    if cupy is not None:
+        warnings.warn(f"dlcore uses the numpy backend: {problem}", BackendFallbackWarning, stacklevel=3)
+    return "numpy"
 
 
 @contextlib.contextmanager
@@ -204,13 +268,20 @@ def _load_module(backend_name: str, filename: str, name_expressions: tuple[str, 
     raise BackendUnavailableError(f"the {backend_name!r} backend runs no CUDA kernels")
 
 
+def nvrtc_options(kernels_folder: Path) -> tuple[str, ...]:
+    """The options the cupy backend gives NVRTC for every kernels/*.cu file (CuPy adds its own
+    include folders, -ftz=true, -arch=sm_XX and --device-as-default-execution-space)."""
+    return ("-std=c++17", f"-I{kernels_folder}")
+
+
 def _cupy_module(path: Path, name_expressions: tuple[str, ...]):
-    options = ("-std=c++17", f"-I{path.parent}")
+    options = nvrtc_options(path.parent)
     module = cupy.RawModule(
         code=path.read_text(), options=options, name_expressions=name_expressions or None
     )
     try:
         module.compile()
     except cupy.cuda.compiler.CompileException as exc:
-        raise RuntimeError(f"NVRTC failed to compile {path.name}:\n{exc.get_message()}") from exc
+        raise KernelCompileError(
+            f"NVRTC failed to compile {path.name} (options {' '.join(options)}):\n{exc.get_message()}") from exc
     return module

@@ -7,19 +7,16 @@ the name expressions of the kernel files declared in dlcore.ops (objects with `f
 `name_expressions`, such as dlcore.ops.launch.KernelFile) and those the emulator tests launch.
 Skipped when nvcc is not on PATH.
 """
-import importlib
 import os
-import pkgutil
 import re
 import shutil
 import subprocess
-from collections import defaultdict
 from pathlib import Path
 
 import pytest
 
-import dlcore.ops
 from dlcore.backend import kernels_dir
+from tests.kernels.kernel_files import ops_instantiations
 
 REPO = Path(__file__).resolve().parents[2]
 EMU_TEST_KERNELS = REPO / "tests" / "emu" / "kernels"
@@ -28,18 +25,6 @@ SOURCES = sorted(kernels_dir().glob("*.cu")) + sorted(EMU_TEST_KERNELS.glob("*.c
 EMU_TEST_INSTANTIATIONS = {"basics.cu": ("scale<float>", "scale<double>", "transpose<float, 16>")}
 _FUNCTION = re.compile(r"Function properties for (\S+)")
 _SPILLS = re.compile(r"(\d+) bytes spill stores, (\d+) bytes spill loads")
-
-
-def ops_instantiations() -> dict[str, set[str]]:
-    """kernels/ file name -> the template instantiations dlcore.ops launches from it."""
-    found = defaultdict(set)
-    for module_info in pkgutil.iter_modules(dlcore.ops.__path__):
-        module = importlib.import_module(f"dlcore.ops.{module_info.name}")
-        for value in vars(module).values():
-            filename, expressions = getattr(value, "filename", None), getattr(value, "name_expressions", None)
-            if isinstance(filename, str) and isinstance(expressions, tuple):
-                found[filename].update(expressions)
-    return found
 
 
 def instantiations(source: Path) -> list[str]:
