@@ -194,7 +194,9 @@ def fit(model, x, y, *, optimizer, loss=None, loss_weights=None, batch_size: int
     batches (as Keras reports it) and the whole validation set. `progress` shows a tqdm bar (default: when stderr is a terminal);
     `verbose` prints one line per evaluation. `augment` (e.g. a dlcore.data.augment.Compose)
     maps the first input of every training batch, a NumPy array (B, ...), to an augmented
-    array of the same shape; evaluation data is never augmented.
+    array of the same shape; evaluation data is never augmented. An input may be any
+    array-like with len() and NumPy indexing, such as the dlcore.data.ImageFiles of
+    load_image_folder(..., stream=True), which reads each batch from disk.
     A model with several outputs takes one label array per output in y (a tuple, or a dict
     by output name), a loss per output (`loss`: one for all, a list or a dict; default
     softmax cross-entropy) and optional `loss_weights`; it minimizes the weighted sum and
@@ -259,7 +261,7 @@ def fit(model, x, y, *, optimizer, loss=None, loss_weights=None, batch_size: int
                     accuracies = np.atleast_1d(run.window_correct) / (run.window_steps * batch_size)
                 else:
                     subset = _subset(n, eval_samples, rng)
-                    scores = evaluate(model, tuple(a[subset] for a in inputs), _labels_of(labels, subset),
+                    scores = evaluate(model, _rows(inputs, subset), _labels_of(labels, subset),
                                       loss=objective.loss_fns, loss_weights=objective.weights)
                     accuracies = [scores[key] for key in objective.accuracy_keys()]
                 record |= dict(zip(objective.accuracy_keys(), map(float, accuracies)))
@@ -268,7 +270,7 @@ def fit(model, x, y, *, optimizer, loss=None, loss_weights=None, batch_size: int
                     vinputs = as_inputs(vx)
                     vlabels = objective.labels(vy)
                     vsubset = _subset(check_lengths(vinputs, vlabels), eval_samples, rng)
-                    scores = evaluate(model, tuple(a[vsubset] for a in vinputs), _labels_of(vlabels, vsubset),
+                    scores = evaluate(model, _rows(vinputs, vsubset), _labels_of(vlabels, vsubset),
                                       loss=objective.loss_fns, loss_weights=objective.weights)
                     record |= {f"val_{key}": value for key, value in scores.items()}
                 run.history.record(**record)
@@ -280,6 +282,12 @@ def fit(model, x, y, *, optimizer, loss=None, loss_weights=None, batch_size: int
     finally:
         hooks.on_train_end()
     return run.history
+
+
+def _rows(inputs: tuple, subset) -> tuple:
+    """The inputs at `subset`; for slice(None) the inputs themselves, so that a streamed
+    input (dlcore.data.ImageFiles) is read batch by batch, not all at once."""
+    return inputs if isinstance(subset, slice) else tuple(a[subset] for a in inputs)
 
 
 def _labels_of(labels: list[np.ndarray], subset):

@@ -1,4 +1,5 @@
-"""Data loading: IDX files, MNIST / Fashion-MNIST, validation split, mini-batching, augmentation."""
+"""Data loading: IDX files, MNIST / Fashion-MNIST, image folders, validation split, mini-batching,
+augmentation."""
 from dlcore.data.augment import (
     Compose,
     GaussianNoise,
@@ -11,6 +12,7 @@ from dlcore.data.augment import (
 from dlcore.data.batching import BatchSampler, iterate_minibatches
 from dlcore.data.errors import DataFileError, DatasetNotFoundError
 from dlcore.data.idx import read_idx
+from dlcore.data.image_folder import ImageFiles, ImageFolder, load_image_folder
 from dlcore.data.mnist import load_mnist
 from dlcore.data.splits import train_validation_split
 
@@ -20,12 +22,15 @@ __all__ = [
     "DataFileError",
     "DatasetNotFoundError",
     "GaussianNoise",
+    "ImageFiles",
+    "ImageFolder",
     "RandomFlip",
     "RandomRotation",
     "RandomScale",
     "RandomTranslation",
     "SaltPepperNoise",
     "iterate_minibatches",
+    "load_image_folder",
     "load_mnist",
     "read_idx",
     "train_validation_split",
