@@ -1,4 +1,4 @@
-"""Data loading: IDX files, MNIST / Fashion-MNIST, image folders, validation split, mini-batching,
+"""Data loading: IDX files, MNIST / Fashion-MNIST, CIFAR-10 / CIFAR-100, image folders, validation split, mini-batching,
 augmentation."""
 from dlcore.data.augment import (
     Compose,
@@ -10,6 +10,7 @@ from dlcore.data.augment import (
     SaltPepperNoise,
 )
 from dlcore.data.batching import BatchSampler, iterate_minibatches
+from dlcore.data.cifar import load_cifar
 from dlcore.data.errors import DataFileError, DatasetNotFoundError
 from dlcore.data.idx import read_idx
 from dlcore.data.image_folder import ImageFiles, ImageFolder, load_image_folder
@@ -30,6 +31,7 @@ __all__ = [
     "RandomTranslation",
     "SaltPepperNoise",
     "iterate_minibatches",
+    "load_cifar",
     "load_image_folder",
     "load_mnist",
     "read_idx",
