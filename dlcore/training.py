@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 import math
 import sys
+import time
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -232,6 +233,7 @@ def fit(model, x, y, *, optimizer, loss=None, loss_weights=None, batch_size: int
         callbacks.insert(0, ProgressBar())
     hooks = CallbackList(callbacks, run)
     model.train()
+    started = time.perf_counter()
     try:
         hooks.on_train_begin()
         while run.iteration < total and not run.stop_training:
@@ -255,7 +257,9 @@ def fit(model, x, y, *, optimizer, loss=None, loss_weights=None, batch_size: int
             run.iteration = iteration
             correct = objective.correct(outputs, batch_labels) if eval_samples is None else 0
             run.add_to_window(value, correct)
+            evaluation_seconds = 0.0
             if iteration % eval_every == 0 or iteration == total:
+                evaluation_started = time.perf_counter()
                 record = {"iteration": iteration, "loss": run.window_loss / run.window_steps}
                 if eval_samples is None:
                     accuracies = np.atleast_1d(run.window_correct) / (run.window_steps * batch_size)
@@ -276,9 +280,11 @@ def fit(model, x, y, *, optimizer, loss=None, loss_weights=None, batch_size: int
                 run.history.record(**record)
                 run.reset_window()
                 if verbose:
-                    tqdm.write(_format_record(record, total))
+                    tqdm.write(_format_record(record, total, time.perf_counter() - started))
                 hooks.on_evaluation(iteration, record)
-            hooks.on_iteration_end(iteration, {"loss": value})
+                evaluation_seconds = time.perf_counter() - evaluation_started
+            # evaluation_seconds: the evaluation and its callbacks, which a throughput leaves out
+            hooks.on_iteration_end(iteration, {"loss": value, "evaluation_seconds": evaluation_seconds})
     finally:
         hooks.on_train_end()
     return run.history
@@ -307,9 +313,10 @@ def _subset(n: int, size: int | None, rng: np.random.Generator):
     return np.sort(rng.choice(n, size=size, replace=False))
 
 
-def _format_record(record: dict, total: int) -> str:
-    """'iteration 100/2000  loss 0.4123  accuracy 0.8750  val_accuracy 0.8800' (every
-    accuracy of a model with several outputs)."""
+def _format_record(record: dict, total: int, elapsed: float) -> str:
+    """'iteration 100/2000  loss 0.4123  accuracy 0.8750  val_loss 0.3912  val_accuracy 0.8800
+    elapsed 12.3s' (every accuracy of a model with several outputs)."""
     parts = [f"iteration {record['iteration']}/{total}", f"loss {record['loss']:.4f}"]
-    parts += [f"{key} {value:.4f}" for key, value in record.items() if key.endswith("accuracy")]
-    return "  ".join(parts)
+    parts += [f"{key} {value:.4f}" for key, value in record.items()
+              if key.endswith("accuracy") or key == "val_loss"]
+    return "  ".join([*parts, f"elapsed {elapsed:.1f}s"])

@@ -1,5 +1,5 @@
-"""Data loading: IDX files, MNIST / Fashion-MNIST, CIFAR-10 / CIFAR-100, image folders, validation split, mini-batching,
-augmentation."""
+"""Data loading: IDX files, MNIST / Fashion-MNIST, CIFAR-10 / CIFAR-100, image folders,
+validation split, mini-batching, augmentation."""
 from dlcore.data.augment import (
     Compose,
     GaussianNoise,
