@@ -250,8 +250,9 @@ class ModelCheckpoint(Callback):
 # ---- progress
 class ProgressBar(Callback):
     """A tqdm bar over the run's iterations, with the mean loss and the images per second
-    of the last `refresh_every` iterations. fit adds one when `progress` is on (by default
-    when stderr is a terminal)."""
+    of the last `refresh_every` iterations. The rate counts the time of the training steps
+    (batch loading, forward, backward, update) only: the evaluations and their callbacks
+    are left out. fit adds one when `progress` is on (by default when stderr is a terminal)."""
 
     def __init__(self, refresh_every: int = 20):
         self.refresh_every = _check_int(refresh_every, "refresh_every", "ProgressBar", minimum=1)
@@ -263,14 +264,18 @@ class ProgressBar(Callback):
         self.bar = tqdm(total=self.run.total, initial=self.run.iteration, unit="it", dynamic_ncols=True)
         self._start_window()
 
+    def on_iteration_begin(self, iteration: int):
+        self._iteration_start = time.perf_counter()
+
     def on_iteration_end(self, iteration: int, logs: dict):
         self.bar.update(1)
         self._loss += logs["loss"]
         self._steps += 1
+        self._seconds += time.perf_counter() - self._iteration_start - logs.get("evaluation_seconds", 0.0)
         if self._steps == self.refresh_every or iteration == self.run.total:
-            elapsed = max(time.perf_counter() - self._start, 1e-9)
             images = self._steps * self.run.sampler.batch_size
-            self.bar.set_postfix(loss=f"{self._loss / self._steps:.4f}", img_s=f"{images / elapsed:.0f}")
+            rate = images / max(self._seconds, 1e-9)
+            self.bar.set_postfix(loss=f"{self._loss / self._steps:.4f}", img_s=f"{rate:.0f}")
             self._start_window()
 
     def on_train_end(self):
@@ -278,7 +283,7 @@ class ProgressBar(Callback):
             self.bar.close()
 
     def _start_window(self):
-        self._loss, self._steps, self._start = 0.0, 0, time.perf_counter()
+        self._loss, self._steps, self._seconds = 0.0, 0, 0.0
 
 
 # ---- argument checks

@@ -1,4 +1,5 @@
-"""PNG plots (matplotlib, headless): training curves, first-layer filters, feature maps.
+"""PNG plots (matplotlib, headless): training curves, confusion matrices, first-layer filters,
+feature maps.
 
 Filters and feature maps are saved as pixel-exact mosaics: tile k of K sits in row
 k // columns and column k % columns, each array element is a scale x scale block, and the
@@ -16,7 +17,8 @@ import numpy as np
 from dlcore.backend import to_numpy
 
 LABELS = {"accuracy": "training (subset)", "val_accuracy": "validation (subset)",
-          "loss": "training loss", "val_loss": "validation loss"}
+          "loss": "training loss (running mean over the batches, training mode)",
+          "val_loss": "validation loss (eval mode)"}
 CURVE_DPI = 120
 
 
@@ -44,7 +46,10 @@ def plot_history(history, path, metrics=("accuracy", "val_accuracy"), title: str
 
 def plot_curves(history, path, title: str | None = None) -> Path:
     """Accuracy (left) and loss (right) against the iteration, training and validation
-    where recorded: an 11 x 4.2 inch figure at 120 dpi (1320 x 504 pixels); returns the path."""
+    where recorded: an 11 x 4.2 inch figure at 120 dpi (1320 x 504 pixels); returns the path.
+    The training loss is fit's running mean over the batches since the previous evaluation,
+    computed in training mode (dropout on, batch statistics), as its legend says; the
+    validation loss is measured in eval mode, so the two are not strictly comparable."""
     plt = _pyplot()
     records = getattr(history, "history", history)
     panels = [[m for m in (name, f"val_{name}") if m in records] for name in ("accuracy", "loss")]
@@ -84,6 +89,40 @@ def _save_figure(fig, path) -> Path:
     fig.savefig(path, dpi=CURVE_DPI)
     _pyplot().close(fig)
     return path
+
+
+# ---- confusion matrix
+def plot_confusion_matrix(confusion, path, class_names=None, title: str | None = None) -> Path:
+    """The confusion matrix (K, K) (rows true class, columns predicted, as
+    dlcore.metrics.confusion_matrix) as a heat map of each row's fractions (so the diagonal is
+    each class's recall), every cell annotated with its count, a colour bar, class names on
+    both axes. Returns the path."""
+    plt = _pyplot()
+    confusion = np.asarray(confusion)
+    if confusion.ndim != 2 or confusion.shape[0] != confusion.shape[1]:
+        raise ValueError(f"plot_confusion_matrix: expected a square (K, K) matrix, found {confusion.shape}")
+    count = len(confusion)
+    names = [str(k) for k in range(count)] if class_names is None else list(class_names)
+    if len(names) != count:
+        raise ValueError(f"plot_confusion_matrix: {len(names)} class names for {count} classes")
+    rows = confusion.sum(axis=1, keepdims=True)
+    fractions = confusion / np.where(rows > 0, rows, 1)  # (K, K), each row sums to 1 (or 0)
+    side = max(4.0, 0.45 * count + 2)
+    fig, ax = plt.subplots(figsize=(side + 1, side))
+    image = ax.imshow(fractions, cmap="Blues", vmin=0, vmax=1)
+    fig.colorbar(image, ax=ax, label="fraction of the true class")
+    ax.set_xticks(range(count), names, rotation=45, ha="right")
+    ax.set_yticks(range(count), names)
+    ax.set_xlabel("predicted class")
+    ax.set_ylabel("true class")
+    if count <= 30:  # counts stay legible up to about 30 classes
+        for i in range(count):
+            for j in range(count):
+                ax.text(j, i, str(confusion[i, j]), ha="center", va="center", fontsize=8,
+                        color="white" if fractions[i, j] > 0.5 else "black")
+    if title:
+        ax.set_title(title)
+    return _save_figure(fig, path)
 
 
 # ---- filters and feature maps

@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 import math
 import sys
+import time
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -200,7 +201,9 @@ def fit(model, x, y, *, optimizer, loss=None, loss_weights=None, batch_size: int
     batches (as Keras reports it) and the whole validation set. `progress` shows a tqdm bar (default: when stderr is a terminal);
     `verbose` prints one line per evaluation. `augment` (e.g. a dlcore.data.augment.Compose)
     maps the first input of every training batch, a NumPy array (B, ...), to an augmented
-    array of the same shape; evaluation data is never augmented.
+    array of the same shape; evaluation data is never augmented. An input may be any
+    array-like with len() and NumPy indexing, such as the dlcore.data.ImageFiles of
+    load_image_folder(..., stream=True), which reads each batch from disk.
     A model with several outputs takes one label array per output in y (a tuple, or a dict
     by output name), a loss per output (`loss`: one for all, a list or a dict; default
     softmax cross-entropy) and optional `loss_weights`; it minimizes the weighted sum and
@@ -237,6 +240,7 @@ def fit(model, x, y, *, optimizer, loss=None, loss_weights=None, batch_size: int
     hooks = CallbackList(callbacks, run)
     model.train()
     scale_checked = False
+    started = time.perf_counter()
     try:
         hooks.on_train_begin()
         while run.iteration < total and not run.stop_training:
@@ -262,13 +266,15 @@ def fit(model, x, y, *, optimizer, loss=None, loss_weights=None, batch_size: int
             run.iteration = iteration
             correct = objective.correct(outputs, batch_labels) if eval_samples is None else 0
             run.add_to_window(value, correct)
+            evaluation_seconds = 0.0
             if iteration % eval_every == 0 or iteration == total:
+                evaluation_started = time.perf_counter()
                 record = {"iteration": iteration, "loss": run.window_loss / run.window_steps}
                 if eval_samples is None:
                     accuracies = np.atleast_1d(run.window_correct) / (run.window_steps * batch_size)
                 else:
                     subset = _subset(n, eval_samples, rng)
-                    scores = evaluate(model, tuple(a[subset] for a in inputs), _labels_of(labels, subset),
+                    scores = evaluate(model, _rows(inputs, subset), _labels_of(labels, subset),
                                       loss=objective.loss_fns, loss_weights=objective.weights)
                     accuracies = [scores[key] for key in objective.accuracy_keys()]
                 record |= dict(zip(objective.accuracy_keys(), map(float, accuracies)))
@@ -277,18 +283,26 @@ def fit(model, x, y, *, optimizer, loss=None, loss_weights=None, batch_size: int
                     vinputs = as_inputs(vx)
                     vlabels = objective.labels(vy)
                     vsubset = _subset(check_lengths(vinputs, vlabels), eval_samples, rng)
-                    scores = evaluate(model, tuple(a[vsubset] for a in vinputs), _labels_of(vlabels, vsubset),
+                    scores = evaluate(model, _rows(vinputs, vsubset), _labels_of(vlabels, vsubset),
                                       loss=objective.loss_fns, loss_weights=objective.weights)
                     record |= {f"val_{key}": value for key, value in scores.items()}
                 run.history.record(**record)
                 run.reset_window()
                 if verbose:
-                    tqdm.write(_format_record(record, total))
+                    tqdm.write(_format_record(record, total, time.perf_counter() - started))
                 hooks.on_evaluation(iteration, record)
-            hooks.on_iteration_end(iteration, {"loss": value})
+                evaluation_seconds = time.perf_counter() - evaluation_started
+            # evaluation_seconds: the evaluation and its callbacks, which a throughput leaves out
+            hooks.on_iteration_end(iteration, {"loss": value, "evaluation_seconds": evaluation_seconds})
     finally:
         hooks.on_train_end()
     return run.history
+
+
+def _rows(inputs: tuple, subset) -> tuple:
+    """The inputs at `subset`; for slice(None) the inputs themselves, so that a streamed
+    input (dlcore.data.ImageFiles) is read batch by batch, not all at once."""
+    return inputs if isinstance(subset, slice) else tuple(a[subset] for a in inputs)
 
 
 def _labels_of(labels: list[np.ndarray], subset):
@@ -308,9 +322,10 @@ def _subset(n: int, size: int | None, rng: np.random.Generator):
     return np.sort(rng.choice(n, size=size, replace=False))
 
 
-def _format_record(record: dict, total: int) -> str:
-    """'iteration 100/2000  loss 0.4123  accuracy 0.8750  val_accuracy 0.8800' (every
-    accuracy of a model with several outputs)."""
+def _format_record(record: dict, total: int, elapsed: float) -> str:
+    """'iteration 100/2000  loss 0.4123  accuracy 0.8750  val_loss 0.3912  val_accuracy 0.8800
+    elapsed 12.3s' (every accuracy of a model with several outputs)."""
     parts = [f"iteration {record['iteration']}/{total}", f"loss {record['loss']:.4f}"]
-    parts += [f"{key} {value:.4f}" for key, value in record.items() if key.endswith("accuracy")]
-    return "  ".join(parts)
+    parts += [f"{key} {value:.4f}" for key, value in record.items()
+              if key.endswith("accuracy") or key == "val_loss"]
+    return "  ".join([*parts, f"elapsed {elapsed:.1f}s"])

@@ -1,6 +1,7 @@
 """Callbacks for fit: hook order, stopping, early stopping, learning-rate schedules,
 periodic checkpoints, the progress bar, and their argument checks."""
 import math
+import re
 
 import numpy as np
 import pytest
@@ -252,3 +253,34 @@ def test_callback_errors_at_fit_time():
         train(mlp(), [CosineDecay(10, min_lr=0.5)])
     with rejects(ValueError, match="the schedule gave lr nan at step 0"):
         train(mlp(), [LearningRateScheduler(lambda step, lr: float("nan"))])
+
+
+def test_the_progress_bar_rate_leaves_out_evaluation_time(monkeypatch):
+    clock = [0.0]
+    monkeypatch.setattr("time.perf_counter", lambda: clock[0])
+
+    class Work(Callback):  # after the bar: each training step takes 0.5 s, each evaluation 100 s
+        def on_iteration_begin(self, iteration):
+            clock[0] += 0.5
+
+        def on_evaluation(self, iteration, record):
+            clock[0] += 100.0
+
+    bar = ProgressBar(refresh_every=5)
+    rates = []
+
+    class ReadBar(Callback):
+        def on_iteration_end(self, iteration, logs):
+            if iteration % 5 == 0:
+                rates.append(bar.bar.postfix)
+
+    train(mlp(), [bar, Work(), ReadBar()], iterations=10, eval_every=5)
+    assert [re.search(r"img_s=(\d+)", postfix).group(1) for postfix in rates] == ["20", "20"]  # 10 images / 0.5 s
+
+
+def test_the_evaluation_line_shows_val_loss_and_elapsed_time(capsys):
+    train(mlp(), [], iterations=10, verbose=True)
+    line = capsys.readouterr().out.splitlines()[-1]
+    assert line.startswith("iteration 10/10  loss ")
+    assert "  val_loss " in line and "  val_accuracy " in line
+    assert line.split("  ")[-1].startswith("elapsed ") and line.endswith("s")

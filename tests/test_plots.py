@@ -107,3 +107,16 @@ def test_filter_errors(tmp_path, bad, match):
             plot_filters(model["fc1"], tmp_path / "x.png")
         else:
             plot_filters(model["conv1"], tmp_path / "x.png", channel=1)
+
+
+def test_curve_legends_say_the_training_loss_is_a_running_mean_in_training_mode(tmp_path, monkeypatch):
+    legends = []
+
+    def record_legends(fig, path):
+        legends.extend(text.get_text() for ax in fig.axes if ax.get_legend() for text in ax.get_legend().get_texts())
+        return path
+
+    monkeypatch.setattr("dlcore.plots._save_figure", record_legends)
+    plot_curves(history(), tmp_path / "curves.png")
+    assert "training loss (running mean over the batches, training mode)" in legends
+    assert "validation loss (eval mode)" in legends

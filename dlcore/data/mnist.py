@@ -134,7 +134,7 @@ def _locate_files(
             if folder.is_dir():
                 return _files_in(folder, names, dataset, f"{folder} (under {DATA_DIR_ENV})"), ""
         subfolders = " or ".join(str(env_dir / folder_name) for folder_name in source.folder_names)
-        where = f"{subfolders}, nor directly in {env_dir} (the {DATA_DIR_ENV} environment variable)"
+        where = f"{subfolders} and from {env_dir} itself (the {DATA_DIR_ENV} environment variable)"
         hint = (
             f"; files directly in {DATA_DIR_ENV} are used only when their checksums identify the "
             f"data set: put the {source.title} files in {env_dir / source.folder_names[0]}"

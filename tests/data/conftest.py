@@ -1,7 +1,9 @@
 """Fixtures for the data tests: no network, an isolated environment."""
 import pytest
 
-from dlcore.data import mnist
+import dataclasses
+
+from dlcore.data import cifar, mnist
 
 from .synthetic_idx import UNREACHABLE_MIRROR, set_source
 
@@ -11,6 +13,9 @@ def _no_network(monkeypatch):
     """No data test may reach the internet: every mirror points at a refused local port."""
     for dataset in mnist.DATASETS:
         set_source(monkeypatch, dataset, mirrors=(UNREACHABLE_MIRROR,))
+    for dataset, source in cifar.CIFAR_DATASETS.items():
+        unreachable = dataclasses.replace(source, url=f"{UNREACHABLE_MIRROR}{dataset}.tar.gz")
+        monkeypatch.setitem(cifar.CIFAR_DATASETS, dataset, unreachable)
 
 
 @pytest.fixture

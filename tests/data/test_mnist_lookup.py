@@ -147,7 +147,7 @@ def test_files_missing_from_dlcore_data_name_the_subfolder_and_the_root(tmp_path
     with pytest.raises(DatasetNotFoundError) as info:
         load_mnist("test", dataset="fashion_mnist")
     message = str(info.value)
-    for where in ("fashion_mnist", "fashion-mnist", f"directly in {tmp_path}"):
+    for where in ("fashion_mnist", "fashion-mnist", f"from {tmp_path} itself"):
         assert where in message
 
 
