@@ -6,7 +6,7 @@ import pytest
 from hypothesis import HealthCheck, settings
 
 import dlcore
-from dlcore.backend import available_backends
+from dlcore.backend import unavailable_reason
 from tests.robustness import summary_line
 
 # Property tests: a fixed, reproducible search by default; HYPOTHESIS_PROFILE=fuzz for a long one.
@@ -46,7 +46,7 @@ def _restore_backend():
 
 
 def pytest_collection_modifyitems(config, items):
-    gpu_reason = None if "cupy" in available_backends() else "no usable CUDA GPU / CuPy"
+    gpu_reason = unavailable_reason("cupy")  # None where the cupy backend can run
     for item in items:
         if gpu_reason and "gpu" in item.keywords:
             item.add_marker(pytest.mark.skip(reason=gpu_reason))
