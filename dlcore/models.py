@@ -148,6 +148,9 @@ class Model:
         if len(inputs) != len(self.inputs):
             names = ", ".join(self.input_names)
             raise ValueError(f"{self.describe()} takes {len(self.inputs)} input(s) ({names}), got {len(inputs)}")
+        if any(isinstance(x, SymbolicTensor) for x in inputs):
+            raise TypeError(f"{self.describe()} runs on arrays; to build on its layers, use its tensors: "
+                            "dlcore.Model(base.inputs, new_layer(base.output_of(name)))")
         sizes = set()
         for name, tensor, x in zip(self.input_names, self.inputs, inputs):
             if not hasattr(x, "shape"):

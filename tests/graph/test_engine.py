@@ -206,6 +206,8 @@ def test_calls_with_wrong_inputs_say_what_the_model_takes():
         model(np.zeros((1, 1, 5, 5)))
     with rejects(ValueError, match=r"input 'image' must have shape \(N, 1, 5, 5\), got \(1, 1, 6, 6\)"):
         model(np.zeros((1, 1, 6, 6)), np.zeros((1, 3)))
+    with rejects(TypeError, match=r"runs on arrays; to build on its layers, use its tensors"):
+        model(dlcore.Input((1, 5, 5)), dlcore.Input((3,)))
     with rejects(ValueError, match=r"different numbers of samples \[2, 1\]"):
         model(np.zeros((2, 1, 5, 5)), np.zeros((1, 3)))
     model(np.zeros((1, 1, 5, 5)), np.zeros((1, 3)))

@@ -11,26 +11,8 @@ import pytest
 
 from dlcore.backend import to_backend, to_numpy
 from dlcore.layers import Add, Concatenate, Conv2D, GlobalAvgPool2D, GlobalMaxPool2D, Identity, LeakyReLU
-from dlcore.ops.launch import poison_outputs
-from tests.ops.op_check import OP_BACKENDS, assert_close, backend_context, numerical_gradient, random_array
-
-
-@pytest.fixture(params=OP_BACKENDS)
-def backend(request):
-    return request.param
-
-
-@pytest.fixture
-def rng():
-    return np.random.default_rng(1234)
-
-
-@pytest.fixture(autouse=True)
-def _poisoned_kernel_outputs():
-    """Kernel outputs start as NaN, so an element a kernel forgets to write fails the test."""
-    poison_outputs(True)
-    yield
-    poison_outputs(False)
+from tests.ops.conftest import _poisoned_kernel_outputs, backend, rng  # noqa: F401 (the op tests' fixtures)
+from tests.ops.op_check import assert_close, backend_context, numerical_gradient, random_array
 
 
 def _host(value):
