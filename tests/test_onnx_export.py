@@ -13,9 +13,8 @@ from dlcore.layers import (  # noqa: E402
     Identity, Layer, LeakyReLU, MaxPool2D, ReLU, Sigmoid, Tanh,
 )
 from dlcore.onnx import MINIMUM_OPSET, OnnxExportError, export  # noqa: E402
-from tests.onnx_checks import (  # noqa: E402
-    compare_with_dlcore, mnist_test_images, onnxruntime_outputs, randomize_batch_norm,
-)
+from tests.model_fixtures import mnist_test_images, randomize_batch_norm  # noqa: E402
+from tests.onnx_checks import compare_with_dlcore, onnxruntime_outputs  # noqa: E402
 
 ZOO = {
     "mnist_cnn": lambda: zoo.mnist_cnn(rng=0),

@@ -13,7 +13,8 @@ from dlcore.layers import (  # noqa: E402
 from dlcore.layers.merge import FlattenConcatenate  # noqa: E402
 from dlcore.onnx import export  # noqa: E402
 from dlcore.onnx.converters import CONVERTERS  # noqa: E402
-from tests.onnx_checks import compare_with_dlcore, mnist_test_images, randomize_batch_norm  # noqa: E402
+from tests.model_fixtures import mnist_test_images, randomize_batch_norm  # noqa: E402
+from tests.onnx_checks import compare_with_dlcore  # noqa: E402
 
 GRAPHS = 24
 
