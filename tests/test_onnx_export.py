@@ -147,6 +147,15 @@ def test_layers_map_to_the_expected_onnx_nodes(tmp_path):
     assert all(a.name != "transB" or a.i == 0 for a in gemm.attribute)  # dlcore's (in, out) weight as is
 
 
+def test_a_removed_layer_as_output_becomes_identity(mnist_path, tmp_path):
+    model = dlcore.Sequential([Flatten(), Dense(784, 10, rng=0), Dropout(0.5, rng=0, name="last")],
+                              input_shape=(1, 28, 28)).eval()
+    proto = onnx.load(export(model, tmp_path / "m.onnx"))
+    assert [(node.op_type, list(node.input), list(node.output)) for node in proto.graph.node][-1] == (
+        "Identity", ["dense"], ["last"])
+    compare_with_dlcore(model, tmp_path / "m.onnx", [mnist_test_images(mnist_path, 16)])
+
+
 def test_batch_dimension_is_dynamic_and_opset_chosen(mnist_path, tmp_path):
     model = zoo.mnist_cnn(rng=0).eval()
     images = mnist_test_images(mnist_path, 7)
@@ -191,6 +200,10 @@ def test_errors_name_the_problem_and_write_nothing(tmp_path):
     float64 = dlcore.Sequential([Flatten(), Dense(4, 2, dtype=np.float64, name="fc")], input_shape=(4,)).eval()
     with pytest.raises(OnnxExportError, match="fc.weight, fc.bias"):
         export(float64, tmp_path / "m.onnx")
+    image = dlcore.Input((4,), name="fc")
+    clash = dlcore.Model(image, Dense(4, 2, name="fc")(image)).eval()
+    with pytest.raises(OnnxExportError, match=r"share the name\(s\) fc: rename"):
+        export(clash, tmp_path / "m.onnx")
     for opset in (MINIMUM_OPSET - 1, onnx.defs.onnx_opset_version() + 1, "17"):
         with pytest.raises(OnnxExportError, match="opset must be an int"):
             export(training.eval(), tmp_path / "m.onnx", opset=opset)

@@ -27,7 +27,8 @@ BATCH_DIMENSION = "batch"
 
 class OnnxExportError(ValueError):
     """The model cannot be exported as asked: training mode, a layer without a converter,
-    unknown input shapes, weights that are not float32, an opset out of range."""
+    unknown input shapes, an input named as a layer, weights that are not float32, an opset
+    out of range."""
 
 
 def export(model, path, opset: int = DEFAULT_OPSET, input_shapes: dict | None = None) -> Path:
@@ -91,6 +92,10 @@ def _check_exportable(model, opset) -> None:
         supported = ", ".join(sorted(layer_type.__name__ for layer_type in CONVERTERS))
         raise OnnxExportError(f"cannot export {', '.join(unsupported)}: no ONNX converter for that layer type "
                               f"(dlcore.onnx.converters.CONVERTERS has {supported})")
+    shared_names = sorted(set(model.input_names) & set(model.node_names))
+    if shared_names:
+        raise OnnxExportError(f"ONNX names every tensor once, and inputs and layers of {model.describe()} share the "
+                              f"name(s) {', '.join(shared_names)}: rename the input (Input(name=...)) or the layer")
     not_float32 = [name for name, p in model.named_parameters().items() if np.dtype(p.data.dtype) != np.float32]
     if not_float32:
         raise OnnxExportError(f"the ONNX export is float32; these parameters are not: {_first(not_float32)} "
