@@ -19,6 +19,7 @@ describe itself exactly as the file does, or loading fails.
 """
 from __future__ import annotations
 
+import importlib
 import inspect
 import json
 import pkgutil
@@ -111,7 +112,7 @@ def layer_types() -> dict[str, type]:
     """{class name: class} of every concrete layer in dlcore.layers, the types a file may name."""
     types = {}
     for info in pkgutil.iter_modules(dlcore.layers.__path__):
-        module = __import__(f"dlcore.layers.{info.name}", fromlist=["_"])
+        module = importlib.import_module(f"dlcore.layers.{info.name}")
         for name, value in vars(module).items():
             if (inspect.isclass(value) and issubclass(value, Layer) and not inspect.isabstract(value)
                     and not name.startswith("_") and value.__module__ == module.__name__):

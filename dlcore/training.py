@@ -262,8 +262,8 @@ def fit(model, x, y, *, optimizer, loss=None, loss_weights=None, batch_size: int
                 if not math.isfinite(value):
                     raise non_finite_loss_error(value, iteration, arrays, batch_labels)
                 model.backward(*objective.gradients())
-                if clip is not None:
-                    clip(optimizer.params)
+                if clip is not None:  # the gradients the step will use: trainable parameters only
+                    clip([p for p in optimizer.params if p.trainable])
                 optimizer.step()
             except OUT_OF_MEMORY_ERRORS as error:
                 raise TrainingOutOfMemoryError(

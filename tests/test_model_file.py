@@ -163,6 +163,13 @@ def test_every_layer_type_rebuilds_from_its_config():
     assert Dropout(0.5, rng=3).config()["seed"] == Dropout(0.5, rng=3).seed  # the drawn seed, not the generator
 
 
+def test_recording_arguments_keeps_pythons_own_error_for_arguments_that_do_not_fit():
+    with rejects(TypeError, match=r"Dense.__init__\(\) missing 1 required positional argument: 'out_features'"):
+        Dense(3)
+    with rejects(TypeError, match=r"Conv2D.__init__\(\) got an unexpected keyword argument 'kernel'"):
+        Conv2D(1, 2, kernel=3)
+
+
 # ---- errors
 def _rewrite_architecture(path, change):
     """Rewrite the file's model/architecture JSON through `change(architecture)`."""

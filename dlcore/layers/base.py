@@ -205,7 +205,10 @@ def _recording_arguments(init):
     @functools.wraps(init)
     def recording_init(self, *args, **kwargs):
         if "_arguments" not in self.__dict__:
-            bound = signature.bind(self, *args, **kwargs)
+            try:
+                bound = signature.bind(self, *args, **kwargs)
+            except TypeError:  # arguments that do not fit: Python's own error, naming the class
+                return init(self, *args, **kwargs)
             bound.apply_defaults()
             self._arguments = dict(list(bound.arguments.items())[1:])  # without self
         init(self, *args, **kwargs)
