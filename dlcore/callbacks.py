@@ -220,6 +220,108 @@ class CosineDecay(LearningRateScheduler):
         return self.min_lr + (initial_lr - self.min_lr) * (1 + math.cos(math.pi * progress)) / 2
 
 
+class LinearWarmup(LearningRateScheduler):
+    """Linear warm-up, then another schedule (or the constant initial_lr):
+        lr = initial_lr * (step + 1) / steps            for step < steps
+        lr = then.rate(step - steps, initial_lr)        afterwards (initial_lr without `then`)
+    The first iteration trains at initial_lr / steps, iteration `steps` at initial_lr; `then`
+    starts from its own step 0 when the warm-up ends, so CosineDecay(total_iterations=N) spans
+    the N iterations after it:
+        LinearWarmup(500, then=CosineDecay(2500))    # 3000 iterations in all
+    """
+
+    def __init__(self, steps: int, then: LearningRateScheduler | None = None):
+        self.steps = _check_int(steps, "steps", "LinearWarmup", minimum=1)
+        if then is not None and not isinstance(then, LearningRateScheduler):
+            raise TypeError(f"LinearWarmup: then must be a learning-rate schedule (StepDecay, ExponentialDecay, "
+                            f"CosineDecay, LearningRateScheduler), got {type(then).__name__}")
+        self.then = then
+        super().__init__(self.rate)
+
+    def bind(self, run: TrainingRun) -> None:
+        super().bind(run)
+        if self.then is not None:
+            self.then.bind(run)
+
+    def on_train_begin(self):
+        if self.then is not None:
+            self.then.on_train_begin()
+
+    def rate(self, step: int, initial_lr: float) -> float:
+        if step < self.steps:
+            return initial_lr * (step + 1) / self.steps
+        if self.then is None:
+            return initial_lr
+        return self.then.schedule(step - self.steps, initial_lr)
+
+
+class ReduceLROnPlateau(Callback):
+    """Multiply optimizer.lr by `factor` (not below `min_lr`) when `monitor` has not improved by
+    more than `min_delta` for `patience` evaluations in a row; the count restarts after each
+    reduction (Keras' rule; patience=0 reduces at every evaluation that does not improve).
+
+    mode: "min", "max", or "auto" (max for a name containing "acc", else min). Parameter groups
+    with an lr of their own keep it. It changes optimizer.lr, which a LearningRateScheduler
+    overwrites every iteration: use one of the two. A resumed run gets the reduced lr from the
+    checkpoint and replays the history's earlier values, so it reduces where the uninterrupted
+    run would have.
+    """
+
+    def __init__(self, monitor: str = "val_loss", factor: float = 0.1, patience: int = 10, min_lr: float = 0.0,
+                 mode: str = "auto", min_delta: float = 0.0):
+        if not isinstance(monitor, str) or not monitor:
+            raise ValueError(f"ReduceLROnPlateau: monitor must be a metric name, got {monitor!r}")
+        if isinstance(factor, bool) or not isinstance(factor, numbers.Real) or not 0 < factor < 1:
+            raise ValueError(f"ReduceLROnPlateau: factor must be in (0, 1), got {factor!r}")
+        self.patience = _check_int(patience, "patience", "ReduceLROnPlateau", minimum=0)
+        for name, value in (("min_lr", min_lr), ("min_delta", min_delta)):
+            if isinstance(value, bool) or not isinstance(value, numbers.Real) or not value >= 0:
+                raise ValueError(f"ReduceLROnPlateau: {name} must be a number >= 0, got {value!r}")
+        if mode not in ("auto", "min", "max"):
+            raise ValueError(f"ReduceLROnPlateau: mode must be 'auto', 'min' or 'max', got {mode!r}")
+        self.monitor = monitor
+        self.factor = float(factor)
+        self.min_lr = float(min_lr)
+        self.min_delta = float(min_delta)
+        self.mode = ("max" if "acc" in monitor else "min") if mode == "auto" else mode
+        self.best: float | None = None
+        self.wait = 0
+        self.reductions: list[int] = []  # iterations at which this fit call reduced the lr
+
+    def on_train_begin(self):
+        self.best, self.wait, self.reductions = None, 0, []
+        history = self.run.history.history
+        for value in history.get(self.monitor, []):
+            self._plateaued(value)  # the lr itself comes back from the checkpoint
+
+    def on_evaluation(self, iteration: int, record: dict):
+        if self.monitor not in record:
+            raise KeyError(f"ReduceLROnPlateau: fit records no {self.monitor!r}; it records {sorted(record)} "
+                           "(val_* needs validation_data)")
+        if self._plateaued(record[self.monitor]):
+            optimizer = self.run.optimizer
+            lr = max(optimizer.lr * self.factor, self.min_lr)
+            if lr < optimizer.lr:
+                optimizer.lr = lr
+                self.reductions.append(iteration)
+
+    def _plateaued(self, value: float) -> bool:
+        """Count one evaluation; True when it ends a plateau of `patience` (the count restarts)."""
+        if self.best is None or self._improves(value):
+            self.best, self.wait = value, 0
+            return False
+        self.wait += 1
+        if self.wait >= self.patience:
+            self.wait = 0
+            return True
+        return False
+
+    def _improves(self, value: float) -> bool:
+        if self.mode == "min":
+            return value < self.best - self.min_delta
+        return value > self.best + self.min_delta
+
+
 # ---- checkpoints
 class ModelCheckpoint(Callback):
     """Every `every` iterations saves the model, the optimizer and the run's progress to

@@ -10,6 +10,7 @@ Keys (plain arrays; text and nested values are JSON in 0-d unicode arrays, never
   optim/<slot>/<param>         per-parameter state, e.g. optim/exp_avg/conv1.weight
   train/<key>                  fit's progress (TrainingRun.state_dict: iteration, sampler, rng, history, ...)
   extra/<key>                  the caller's metadata
+  model/architecture           JSON: the layers and graph of a whole-model file (dlcore.model_file)
 
 A save writes a temporary file beside the target, fsyncs it and renames it into place, so
 a process killed mid-save leaves the previous checkpoint loadable. A load checks every
@@ -37,6 +38,7 @@ FORMAT_VERSION = 1
 _INT64 = np.iinfo(np.int64)
 _OPTIM_SCALARS = ("optim/type", "optim/steps", "optim/lr", "optim/initial_lr")
 _PARAMETER_STEPS = "optim/step/"
+ARCHITECTURE_KEY = "model/architecture"
 
 
 class CheckpointError(ValueError):
@@ -72,9 +74,11 @@ class Checkpoint:
         return _decode_section(self.arrays, "extra/")
 
 
-def save(path, model, optimizer=None, training_state: dict | None = None, extra: dict | None = None) -> Path:
+def save(path, model, optimizer=None, training_state: dict | None = None, extra: dict | None = None,
+         architecture: dict | None = None) -> Path:
     """Write model (parameters, buffers, layer state), optionally optimizer state, fit's
-    progress and JSON-able `extra` metadata to `path` (.npz), atomically; returns the path."""
+    progress, JSON-able `extra` metadata and the model's `architecture` (dlcore.model_file)
+    to `path` (.npz), atomically; returns the path."""
     arrays = {"meta/format": np.asarray(FORMAT_VERSION, dtype=np.int64)}
     arrays |= {key: to_numpy(value) for key, value in _model_arrays(model).items()}
     arrays |= {key: np.asarray(value) for key, value in _layer_states(model).items()}
@@ -84,6 +88,8 @@ def save(path, model, optimizer=None, training_state: dict | None = None, extra:
         arrays |= {key: to_numpy(value) for key, value in _optimizer_arrays(model, optimizer).items()}
     arrays |= {f"train/{key}": _encode(value) for key, value in (training_state or {}).items()}
     arrays |= {f"extra/{key}": _encode(value) for key, value in (extra or {}).items()}
+    if architecture is not None:
+        arrays[ARCHITECTURE_KEY] = np.asarray(json.dumps(architecture))
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_write(path) as file:

@@ -273,6 +273,13 @@ class Model:
         """Write parameters, buffers and layer state to an .npz checkpoint (dlcore.checkpoint)."""
         return checkpoint.save(path, self)
 
+    def save(self, path):
+        """Write the whole model, architecture and weights, to one .npz file (atomically);
+        dlcore.load_model(path) rebuilds it without this code (dlcore.model_file)."""
+        from dlcore.model_file import save_model  # model_file builds models: imported here, not at the top
+
+        return save_model(self, path)
+
     def load_weights(self, path):
         """Load parameters, buffers and layer state from a checkpoint (also one saved with an
         optimizer and training progress); a mismatch raises CheckpointMismatchError naming

@@ -1,4 +1,5 @@
-"""Optimizers: SGD (momentum, Nesterov) and Adam, with L2 weight decay and L1 penalties.
+"""Optimizers: SGD (momentum, Nesterov), Adam, AdamW (decoupled weight decay) and RMSprop,
+with L2 weight decay and L1 penalties, and gradient clipping (dlcore.grad_clipping).
 
 Used as in PyTorch:
     opt = Adam(model.parameters(), lr=1e-4)
@@ -18,8 +19,11 @@ received, not for the optimizer's steps.
 from __future__ import annotations
 
 from dlcore.backend import xp
+from dlcore.grad_clipping import clip_grad_norm, clip_grad_value
 from dlcore.ops import optim_update
 from dlcore.parameter import Parameter
+
+__all__ = ["SGD", "Adam", "AdamW", "RMSprop", "Optimizer", "clip_grad_norm", "clip_grad_value"]
 
 
 def _check_parameters(params) -> list[Parameter]:
@@ -171,5 +175,66 @@ class Adam(Optimizer):
                 [self.exp_avgs[i] for i in active],
                 [self.exp_avg_sqs[i] for i in active],
                 steps=[self.parameter_steps[i] for i in active], lr=hyper["lr"], beta1=hyper["betas"][0], beta2=hyper["betas"][1],
-                eps=hyper["eps"], weight_decay=hyper["weight_decay"], l1=hyper["l1"],
+                eps=hyper["eps"], **self._weight_decays(hyper),
+            )
+
+    def _weight_decays(self, hyper: dict) -> dict:
+        """Adam's weight decay enters the gradient (L2, coupled)."""
+        return {"weight_decay": hyper["weight_decay"], "l1": hyper["l1"]}
+
+
+class AdamW(Adam):
+    """Adam with decoupled weight decay (Loshchilov & Hutter), as torch.optim.AdamW: each step
+    first shrinks a parameter, w *= 1 - lr * weight_decay, then takes Adam's step on the plain
+    gradient. `l1` still enters the gradient (coupled), as with Adam."""
+
+    def __init__(self, params, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
+                 eps: float = 1e-8, weight_decay: float = 1e-2, l1: float = 0.0):
+        super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, l1=l1)
+
+    def _weight_decays(self, hyper: dict) -> dict:
+        return {"weight_decay": 0.0, "l1": hyper["l1"], "decoupled_weight_decay": hyper["weight_decay"]}
+
+
+class RMSprop(Optimizer):
+    """RMSprop as torch.optim.RMSprop: v = alpha*v + (1-alpha)*g^2 and w -= lr * g / (sqrt(v) + eps);
+    centered=True divides by sqrt(v - mean(g)^2) + eps, the running variance; momentum > 0 keeps
+    a buffer b = momentum*b + g/(...) and steps by lr * b. weight_decay and l1 enter the gradient."""
+
+    hyperparameters = ("lr", "alpha", "eps", "momentum", "centered", "weight_decay", "l1")
+
+    def __init__(self, params, lr: float = 1e-2, alpha: float = 0.99, eps: float = 1e-8, momentum: float = 0.0,
+                 centered: bool = False, weight_decay: float = 0.0, l1: float = 0.0):
+        super().__init__(params, lr=lr, alpha=alpha, eps=eps, momentum=momentum, centered=centered,
+                         weight_decay=weight_decay, l1=l1)
+        settings = [self.group_hyperparameters(group) for group in self.param_groups for _ in group["params"]]
+        self.square_avgs = [xp().zeros_like(p.data) for p in self.params]  # v, running mean of g^2
+        self.grad_avgs = [xp().zeros_like(p.data) if s["centered"] else None  # running mean of g
+                          for p, s in zip(self.params, settings)]
+        self.momentum_buffers = [xp().zeros_like(p.data) if s["momentum"] else None
+                                 for p, s in zip(self.params, settings)]
+
+    def state_slots(self) -> dict[str, list]:
+        return {"square_avg": self.square_avgs, "grad_avg": self.grad_avgs, "momentum_buffer": self.momentum_buffers}
+
+    def check_hyperparameters(self, values: dict, owner: str):
+        super().check_hyperparameters(values, owner)
+        if not 0 <= values["alpha"] < 1:
+            raise ValueError(f"{owner}: alpha must be in [0, 1), got {values['alpha']}")
+        if not values["eps"] > 0:
+            raise ValueError(f"{owner}: eps must be > 0, got {values['eps']}")
+        if not 0 <= values["momentum"] < 1:
+            raise ValueError(f"{owner}: momentum must be in [0, 1), got {values['momentum']}")
+        if not isinstance(values["centered"], bool):
+            raise ValueError(f"{owner}: centered must be True or False, got {values['centered']!r}")
+
+    def step(self):
+        for hyper, active in self._start_step():
+            optim_update.rmsprop_update(
+                [self.params[i].data for i in active],
+                [self.params[i].grad for i in active],
+                [self.square_avgs[i] for i in active],
+                [self.grad_avgs[i] for i in active],
+                [self.momentum_buffers[i] for i in active],
+                **hyper,
             )

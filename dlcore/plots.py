@@ -1,7 +1,8 @@
 """PNG plots (matplotlib, headless): training curves, confusion matrices, first-layer filters,
 feature maps.
 
-Filters and feature maps are saved as pixel-exact mosaics: tile k of K sits in row
+Filters are a figure: a mosaic of every filter's input channels with a colour bar and a
+title (filter_mosaic builds the mosaic). Feature maps are saved as pixel-exact mosaics: tile k of K sits in row
 k // columns and column k % columns, each array element is a scale x scale block, and the
 tiles are separated (and framed) by `gap` pixels of the separator colour, so an image of
 K tiles of (h, w) is rows * (h * scale + gap) + gap pixels high and
@@ -126,21 +127,117 @@ def plot_confusion_matrix(confusion, path, class_names=None, title: str | None =
 
 
 # ---- filters and feature maps
-def plot_filters(layer_or_weights, path, columns: int = 8, scale: int = 8, gap: int = 2,
-                 channel: int = 0) -> Path:
-    """One tile per filter of a Conv2D layer (or its weights (K, C, kh, kw)), input channel
-    `channel`, on one shared colour scale: red positive, blue negative, white zero; tiles
-    separated by dark grey. The notes' conv1 gives 32 tiles of 5 x 5. Returns the path."""
+MAX_FILTER_CHANNELS = 16  # input channels plot_filters shows when not told which
+FILTER_DPI = 100
+FILTER_MOSAIC_WIDTH = 720  # pixels the automatic scale makes the mosaic at least (about) this wide
+FILTER_SEPARATOR = (0.25, 0.25, 0.25)  # dark grey between filters, and between a filter's channels
+
+
+def plot_filters(layer_or_weights, path, channels=None, columns: int = 8, scale: int | None = None,
+                 gap: int = 4, title: str | None = None) -> Path:
+    """The filters of a Conv2D layer (or its weights (K, C, kh, kw)) as one image with a colour bar.
+
+    Each filter is a block of its input channels side by side (left to right in channel order,
+    gap // 2 pixels apart, at least 1); blocks sit `columns` to a row, `gap` pixels apart. Every weight is a
+    scale x scale square (scale=None: large enough for a mosaic about 720 pixels wide, at least
+    4), coloured on one scale shared by all filters: red positive, blue negative, white zero,
+    the colour bar giving the values. channels: None for every input channel (the first 16 when
+    there are more), an int, or a list of them; the title says which are shown. The notes'
+    conv1 gives 32 blocks of one 5 x 5 tile. Returns the path."""
     weight = getattr(layer_or_weights, "weight", None)  # a Conv2D layer's Parameter
     weights = to_numpy(layer_or_weights if weight is None else weight.data)
     if weights.ndim != 4:
         raise ValueError(f"plot_filters: expected a Conv2D layer or its weights (K, C, kh, kw), "
                          f"got {type(layer_or_weights).__name__} of shape {weights.shape}")
-    if not 0 <= channel < weights.shape[1]:
-        raise ValueError(f"plot_filters: channel {channel} is not one of the {weights.shape[1]} input channels")
-    tiles = weights[:, channel].astype(np.float64)  # (K, kh, kw)
-    limit = np.abs(tiles).max() or 1.0
-    return _save_mosaic((tiles / limit + 1) / 2, path, "RdBu_r", (0.25, 0.25, 0.25), columns, scale, gap)
+    count, total, kh, kw = weights.shape
+    shown = _filter_channels(channels, total)
+    _check_mosaic_options(columns, 1 if scale is None else scale, gap)
+    if scale is None:
+        scale = max(4, math.ceil(FILTER_MOSAIC_WIDTH / (min(columns, count) * len(shown) * kw)))
+    weights = weights.astype(np.float64)
+    mosaic = filter_mosaic(weights, shown, columns, scale, gap, channel_gap=max(1, gap // 2))
+    limit = float(np.abs(weights[:, shown]).max()) or 1.0
+    title = title or f"{count} filters of {kh}x{kw}: {_channels_text(shown, total)}"
+    return _save_filter_figure(mosaic, limit, title, path)
+
+
+def filter_mosaic(weights: np.ndarray, channels: list[int], columns: int, scale: int, gap: int,
+                  channel_gap: int = 1) -> np.ndarray:
+    """weights (K, C, kh, kw) -> the mosaic (height, width) of plot_filters: filter k is the block
+    in row k // columns, column k % columns, holding its `channels` as kh*scale x kw*scale tiles
+    channel_gap pixels apart; blocks are `gap` pixels apart and framed by `gap`; NaN between tiles."""
+    count, _, kh, kw = weights.shape
+    columns = min(columns, count)
+    block_h, block_w = kh * scale, len(channels) * (kw * scale + channel_gap) - channel_gap
+    rows = math.ceil(count / columns)
+    canvas = np.full((rows * (block_h + gap) + gap, columns * (block_w + gap) + gap), np.nan)
+    for k in range(count):
+        top = gap + (k // columns) * (block_h + gap)
+        left = gap + (k % columns) * (block_w + gap)
+        for j, channel in enumerate(channels):
+            start = left + j * (kw * scale + channel_gap)
+            canvas[top:top + block_h, start:start + kw * scale] = np.kron(weights[k, channel], np.ones((scale, scale)))
+    return canvas
+
+
+def _filter_channels(channels, total: int) -> list[int]:
+    if channels is None:
+        return list(range(min(total, MAX_FILTER_CHANNELS)))
+    chosen = [channels] if isinstance(channels, (int, np.integer)) and not isinstance(channels, bool) else channels
+    try:
+        chosen = list(chosen)
+    except TypeError:
+        chosen = [channels]
+    if not chosen or not all(isinstance(c, (int, np.integer)) and not isinstance(c, bool) for c in chosen):
+        raise ValueError(f"plot_filters: channels must be None, an input channel or a list of them, got {channels!r}")
+    bad = [int(c) for c in chosen if not 0 <= c < total]
+    if bad:
+        raise ValueError(f"plot_filters: channel {bad[0]} is not one of the {total} input channels "
+                         f"(0..{total - 1})")
+    if len(set(chosen)) != len(chosen):
+        raise ValueError(f"plot_filters: channels lists a channel twice: {list(chosen)}")
+    return [int(c) for c in chosen]
+
+
+def _channels_text(shown: list[int], total: int) -> str:
+    """'input channel 0 of 1', 'input channels 0-15 of 32', 'input channels 2, 5 of 8'."""
+    if len(shown) == 1:
+        return f"input channel {shown[0]} of {total}"
+    consecutive = shown == list(range(shown[0], shown[0] + len(shown)))
+    names = f"{shown[0]}-{shown[-1]}" if consecutive else ", ".join(map(str, shown))
+    return f"input channels {names} of {total}, left to right in each filter"
+
+
+def _save_filter_figure(mosaic: np.ndarray, limit: float, title: str, path) -> Path:
+    """The mosaic at one pixel per element, a colour bar of +-limit beside it, the title above
+    (sizes in inches at FILTER_DPI)."""
+    import matplotlib
+
+    plt = _pyplot()
+    height, width = (size / FILTER_DPI for size in mosaic.shape)  # inches
+    bar_height = max(height, 1.5)
+    margin, bar_width, labels, top = 0.2, 0.15, 0.9, 0.5
+    fig_width = margin + width + margin + bar_width + labels
+    fig_height = margin + max(height, bar_height) + top
+    fig = plt.figure(figsize=(fig_width, fig_height), dpi=FILTER_DPI)
+    bottom = margin + max(height, bar_height) - height  # the mosaic's top level with the colour bar's
+    ax = fig.add_axes((margin / fig_width, bottom / fig_height, width / fig_width, height / fig_height))
+    cmap = matplotlib.colormaps["RdBu_r"].with_extremes(bad=FILTER_SEPARATOR)
+    image = ax.imshow(mosaic, cmap=cmap, vmin=-limit, vmax=limit, interpolation="nearest")
+    ax.set_axis_off()
+    bar = fig.add_axes(((2 * margin + width) / fig_width, margin / fig_height, bar_width / fig_width,
+                        bar_height / fig_height))
+    fig.colorbar(image, cax=bar, label="weight")
+    fig.suptitle(title, x=margin / fig_width, y=1 - 0.1 / fig_height, ha="left", va="top", fontsize=10)
+    return _save_placed_figure(fig, path)
+
+
+def _save_placed_figure(fig, path) -> Path:
+    """Save a figure whose axes are placed by hand (no tight_layout), at its own size."""
+    path = Path(path)
+    fig.savefig(path, dpi=FILTER_DPI)
+    _pyplot().close(fig)
+    return path
 
 
 def plot_feature_maps(model, layer_name: str, image, path, columns: int = 8, scale: int = 4,
@@ -175,16 +272,20 @@ def mosaic_shape(count: int, tile_shape: tuple[int, int], columns: int, scale: i
     return rows * (h * scale + gap) + gap, columns * (w * scale + gap) + gap
 
 
-def _save_mosaic(tiles: np.ndarray, path, cmap: str, separator, columns: int, scale: int, gap: int) -> Path:
-    """tiles (K, h, w) in [0, 1] -> a PNG mosaic coloured by `cmap` on a `separator` RGB background."""
-    import matplotlib
-    import matplotlib.image
-
+def _check_mosaic_options(columns, scale, gap) -> None:
     for value, what in ((columns, "columns"), (scale, "scale")):
         if not isinstance(value, int) or value < 1:
             raise ValueError(f"{what} must be an int >= 1, got {value!r}")
     if not isinstance(gap, int) or gap < 0:
         raise ValueError(f"gap must be an int >= 0, got {gap!r}")
+
+
+def _save_mosaic(tiles: np.ndarray, path, cmap: str, separator, columns: int, scale: int, gap: int) -> Path:
+    """tiles (K, h, w) in [0, 1] -> a PNG mosaic coloured by `cmap` on a `separator` RGB background."""
+    import matplotlib
+    import matplotlib.image
+
+    _check_mosaic_options(columns, scale, gap)
     count, h, w = tiles.shape
     columns = min(columns, count)
     height, width = mosaic_shape(count, (h, w), columns, scale, gap)

@@ -17,6 +17,7 @@ from tqdm.auto import tqdm
 from dlcore.backend import OUT_OF_MEMORY_ERRORS, get_backend, to_backend, to_numpy
 from dlcore.callbacks import CallbackList, ProgressBar
 from dlcore.data.batching import BatchSampler
+from dlcore.grad_clipping import gradient_clipper
 from dlcore.history import History
 from dlcore.input_checks import NonFiniteCounter, non_finite_loss_error, warn_if_unscaled
 from dlcore.losses import SoftmaxCrossEntropy
@@ -191,7 +192,7 @@ def fit(model, x, y, *, optimizer, loss=None, loss_weights=None, batch_size: int
         epochs: int | None = None, iterations: int | None = None, validation_data=None,
         eval_every: int | None = None, eval_samples: int | None = None, rng=None,
         progress: bool | None = None, verbose: bool = True, augment=None, callbacks=(),
-        resume_from=None) -> History:
+        resume_from=None, clip_grad_norm: float | None = None, clip_grad_value: float | None = None) -> History:
     """Train `model` on (x, y) and return the History.
 
     Give exactly one of `epochs` and `iterations`. `eval_every` defaults to one epoch.
@@ -213,6 +214,8 @@ def fit(model, x, y, *, optimizer, loss=None, loss_weights=None, batch_size: int
     with the same data and arguments: the model, optimizer, sampler, generator and history
     are restored and training continues after its iteration, exactly as the uninterrupted
     run would have on the NumPy backend; the History returned holds the whole run.
+    `clip_grad_norm` / `clip_grad_value` clip the optimizer's gradients after every backward
+    pass, before the step (dlcore.optim.clip_grad_norm / clip_grad_value; at most one of them).
     """
     inputs = as_inputs(x)
     objective = Objective(model, loss, loss_weights)
@@ -224,6 +227,7 @@ def fit(model, x, y, *, optimizer, loss=None, loss_weights=None, batch_size: int
         raise ValueError(f"fit: batch_size must be >= 1, got {batch_size}")
     if augment is not None and not callable(augment):
         raise TypeError(f"fit: augment must be callable (batch -> batch), got {type(augment).__name__}")
+    clip = gradient_clipper("fit", clip_grad_norm, clip_grad_value)
     steps_per_epoch = math.ceil(n / batch_size)
     total = iterations if iterations is not None else epochs * steps_per_epoch
     if total < 1:
@@ -258,6 +262,8 @@ def fit(model, x, y, *, optimizer, loss=None, loss_weights=None, batch_size: int
                 if not math.isfinite(value):
                     raise non_finite_loss_error(value, iteration, arrays, batch_labels)
                 model.backward(*objective.gradients())
+                if clip is not None:  # the gradients the step will use: trainable parameters only
+                    clip([p for p in optimizer.params if p.trainable])
                 optimizer.step()
             except OUT_OF_MEMORY_ERRORS as error:
                 raise TrainingOutOfMemoryError(

@@ -9,9 +9,10 @@ import pytest
 import dlcore
 from dlcore import checkpoint
 from dlcore.callbacks import (Callback, CosineDecay, EarlyStopping, ExponentialDecay, LearningRateScheduler,
-                              ModelCheckpoint, ProgressBar, StepDecay)
+                              LinearWarmup, ModelCheckpoint, ProgressBar, ReduceLROnPlateau, StepDecay)
 from dlcore.layers import Dense
-from dlcore.optim import SGD, Adam
+from dlcore.losses import SoftmaxCrossEntropy
+from dlcore.optim import SGD, Adam, clip_grad_norm
 from tests.robustness import rejects
 
 
@@ -238,6 +239,12 @@ def test_verbose_prints_one_line_per_evaluation(capsys):
     (lambda: ModelCheckpoint("c.npz", every=0), "every must be an int >= 1"),
     (lambda: ModelCheckpoint("c-{epoch}.npz", every=5), r"may use only the field \{iteration\}"),
     (lambda: ProgressBar(refresh_every=0), "refresh_every must be an int >= 1"),
+    (lambda: LinearWarmup(0), "steps must be an int >= 1"),
+    (lambda: ReduceLROnPlateau(factor=1.0), r"factor must be in \(0, 1\)"),
+    (lambda: ReduceLROnPlateau(factor=0), r"factor must be in \(0, 1\)"),
+    (lambda: ReduceLROnPlateau(patience=-1), "patience must be an int >= 0"),
+    (lambda: ReduceLROnPlateau(min_lr=-1e-5), "min_lr must be a number >= 0"),
+    (lambda: ReduceLROnPlateau(mode="lowest"), "mode must be 'auto', 'min' or 'max'"),
 ])
 def test_callback_arguments_are_checked_when_built(make, match):
     with rejects(ValueError, match=match):
@@ -253,6 +260,12 @@ def test_callback_errors_at_fit_time():
         train(mlp(), [CosineDecay(10, min_lr=0.5)])
     with rejects(ValueError, match="the schedule gave lr nan at step 0"):
         train(mlp(), [LearningRateScheduler(lambda step, lr: float("nan"))])
+    with rejects(TypeError, match="then must be a learning-rate schedule"):
+        LinearWarmup(5, then=lambda step, lr: lr)
+    with rejects(ValueError, match="min_lr 0.5 is above the optimizer's lr 0.01"):
+        train(mlp(), [LinearWarmup(3, then=CosineDecay(10, min_lr=0.5))])
+    with rejects(KeyError, match=r"ReduceLROnPlateau: fit records no 'val_loss'"):
+        train(mlp(), [ReduceLROnPlateau()], validation_data=None)
 
 
 def test_the_progress_bar_rate_leaves_out_evaluation_time(monkeypatch):
@@ -284,3 +297,111 @@ def test_the_evaluation_line_shows_val_loss_and_elapsed_time(capsys):
     assert line.startswith("iteration 10/10  loss ")
     assert "  val_loss " in line and "  val_accuracy " in line
     assert line.split("  ")[-1].startswith("elapsed ") and line.endswith("s")
+
+
+# ---- warm-up and plateaus
+def test_linear_warmup_ramps_then_hands_over_to_the_next_schedule():
+    alone = LinearWarmup(4)
+    assert [alone.rate(s, 0.8) for s in range(6)] == pytest.approx([0.2, 0.4, 0.6, 0.8, 0.8, 0.8])
+    cosine = CosineDecay(10, min_lr=0.1)
+    warm = LinearWarmup(4, then=cosine)
+    assert [warm.rate(s, 1.0) for s in range(4)] == pytest.approx([0.25, 0.5, 0.75, 1.0])
+    assert [warm.rate(4 + s, 1.0) for s in range(12)] == pytest.approx([cosine.rate(s, 1.0) for s in range(12)])
+    recorder = Recorder()
+    train(mlp(), [LinearWarmup(2, then=StepDecay(3, 0.5)), recorder], iterations=8,
+          optimizer=SGD(mlp().parameters(), lr=0.4))
+    used = [call[2] for call in recorder.calls if call[0] == "begin"]
+    assert used == pytest.approx([0.2, 0.4, 0.4, 0.4, 0.4, 0.2, 0.2, 0.2])
+
+
+def test_reduce_lr_on_plateau_counts_evaluations_without_improvement():
+    def lrs(callback, values, monitor="val_loss", lr=1.0):
+        callback = bound(callback)
+        callback.run.optimizer.lr = lr
+        seen = []
+        for i, value in enumerate(values, start=1):
+            callback.on_evaluation(i, {"iteration": i, monitor: value})
+            seen.append(callback.run.optimizer.lr)
+        return seen, callback
+
+    seen, plateau = lrs(ReduceLROnPlateau(factor=0.5, patience=2), [1.0, 0.9, 0.95, 0.92, 0.91, 0.93, 0.8])
+    assert seen == [1.0, 1.0, 1.0, 0.5, 0.5, 0.25, 0.25]  # reduced after 2 bad evaluations, count restarts
+    assert plateau.reductions == [4, 6]
+    seen, _ = lrs(ReduceLROnPlateau(factor=0.1, patience=0, min_lr=0.05), [1.0, 1.0, 1.0, 1.0])
+    assert seen == pytest.approx([1.0, 0.1, 0.05, 0.05])  # patience 0: every non-improvement; floor min_lr
+    seen, _ = lrs(ReduceLROnPlateau("val_accuracy", factor=0.5, patience=1), [0.5, 0.6, 0.55, 0.7, 0.7],
+                  "val_accuracy")
+    assert seen == [1.0, 1.0, 0.5, 0.5, 0.25]  # auto mode maximizes accuracies
+    seen, _ = lrs(ReduceLROnPlateau(factor=0.5, patience=1, min_delta=0.05), [1.0, 0.97, 0.9])
+    assert seen == [1.0, 0.5, 0.5]  # 0.97 is no improvement by more than 0.05; 0.9 is
+
+
+def test_reduce_lr_on_plateau_lowers_the_lr_fit_trains_with():
+    recorder = Recorder()
+    model = mlp()
+    optimizer = SGD(model.parameters(), lr=0.1)
+    train(model, [ReduceLROnPlateau("loss", factor=0.5, patience=0, mode="max"), recorder], iterations=15,
+          optimizer=optimizer)  # the falling training loss never improves in max mode
+    used = [call[2] for call in recorder.calls if call[0] == "begin"]
+    assert used == pytest.approx([0.1] * 10 + [0.05] * 5)
+    assert optimizer.lr == pytest.approx(0.025) and optimizer.initial_lr == 0.1
+
+
+# ---- gradient clipping in fit
+class NormRecordingSGD(SGD):
+    """SGD that records the total gradient norm it steps with."""
+
+    def __init__(self, params, **kwargs):
+        super().__init__(params, **kwargs)
+        self.norms = []
+
+    def step(self):
+        self.norms.append(math.sqrt(sum(float((p.grad ** 2).sum()) for p in self.params if p.grad is not None)))
+        super().step()
+
+
+def test_fit_clips_gradients_between_backward_and_step():
+    model = mlp()
+    unclipped = NormRecordingSGD(model.parameters(), lr=0.5)
+    train(model, [], iterations=5, optimizer=unclipped)
+    assert max(unclipped.norms) > 0.1
+    model = mlp()
+    clipped = NormRecordingSGD(model.parameters(), lr=0.5)
+    train(model, [], iterations=5, optimizer=clipped, clip_grad_norm=0.1)
+    assert max(clipped.norms) == pytest.approx(0.1, rel=1e-5)
+    model = mlp()
+    by_value = NormRecordingSGD(model.parameters(), lr=0.5)
+
+    class LargestGradient(Callback):
+        def on_iteration_end(self, iteration, logs):
+            self.largest = max(float(abs(p.grad).max()) for p in self.run.model.parameters())
+
+    largest = LargestGradient()
+    train(model, [largest], iterations=3, optimizer=by_value, clip_grad_value=1e-3)
+    assert largest.largest == pytest.approx(1e-3)
+
+
+def test_fit_rejects_bad_clipping_arguments():
+    with rejects(ValueError, match="fit: give clip_grad_norm or clip_grad_value, not both"):
+        train(mlp(), [], clip_grad_norm=1.0, clip_grad_value=1.0)
+    with rejects(ValueError, match="fit: clip_grad_norm must be a finite number > 0, got -1"):
+        train(mlp(), [], clip_grad_norm=-1)
+    with rejects(ValueError, match="fit: clip_grad_value must be a finite number > 0, got 0"):
+        train(mlp(), [], clip_grad_value=0)
+
+
+def test_clip_grad_norm_by_hand_matches_fit():
+    """The README's manual loop (backward, clip_grad_norm, step) trains as fit(clip_grad_norm=...)."""
+    x, y = blobs()
+    by_fit = mlp()
+    train(by_fit, [], iterations=1, optimizer=SGD(by_fit.parameters(), lr=0.5), clip_grad_norm=0.05,
+          batch_size=120, validation_data=None)
+    by_hand = mlp()
+    optimizer = SGD(by_hand.parameters(), lr=0.5)
+    loss = SoftmaxCrossEntropy()
+    loss(by_hand(x), y)  # one batch of all 120 samples: fit's mean gradient up to the order of the sum
+    by_hand.backward(loss.backward())
+    clip_grad_norm(by_hand.parameters(), 0.05)
+    optimizer.step()
+    for p, q in zip(by_fit.parameters(), by_hand.parameters()):
+        np.testing.assert_allclose(p.data, q.data, rtol=1e-5, atol=1e-7)

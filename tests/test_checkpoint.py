@@ -13,11 +13,12 @@ import pytest
 
 import dlcore
 from dlcore import checkpoint
-from dlcore.callbacks import Callback, CosineDecay, ModelCheckpoint, StepDecay
+from dlcore.callbacks import (Callback, CosineDecay, LinearWarmup, ModelCheckpoint, ReduceLROnPlateau,
+                              StepDecay)
 from dlcore.checkpoint import CheckpointError, CheckpointMismatchError
 from dlcore.history import History
 from dlcore.layers import BatchNorm2D, Conv2D, Dense, Dropout, Flatten, MaxPool2D
-from dlcore.optim import SGD, Adam
+from dlcore.optim import SGD, Adam, AdamW, RMSprop
 from tests.robustness import rejects, tried
 
 REPO = Path(__file__).resolve().parents[1]
@@ -83,7 +84,9 @@ class CrashAt(Callback):
 @pytest.mark.parametrize("make_optimizer", [
     lambda params: Adam(params, lr=1e-2),
     lambda params: SGD(params, lr=0.05, momentum=0.9),
-], ids=["adam", "sgd-momentum"])
+    lambda params: AdamW(params, lr=1e-2, weight_decay=0.1),
+    lambda params: RMSprop(params, lr=1e-3, momentum=0.9, centered=True),
+], ids=["adam", "sgd-momentum", "adamw", "rmsprop-centered-momentum"])
 def test_save_and_load_restore_weights_buffers_layer_state_and_optimizer(tmp_path, make_optimizer):
     model = small_cnn(seed=0)
     optimizer = make_optimizer(model.parameters())
@@ -202,33 +205,42 @@ def test_arrays_come_back_on_the_models_backend(tmp_path):
 
 
 # ---- exact resume
-@pytest.mark.parametrize("case", ["adam-cosine", "sgd-step"])
+@pytest.mark.parametrize("case", ["adam-cosine", "sgd-step", "adamw-warmup-clip", "rmsprop-plateau-clip"])
 def test_resumed_fit_is_bit_identical_to_the_uninterrupted_run(tmp_path, case):
     """2k iterations straight == k iterations, a crash, a rebuilt model and optimizer, and a
     resume from the checkpoint: parameters, buffers, dropout state, optimizer, history."""
     total, k = 24, 12
     x, y = data()
 
+    clipping = {"adamw-warmup-clip": {"clip_grad_norm": 0.5}, "rmsprop-plateau-clip": {"clip_grad_value": 0.01}}
+    options = fit_options(total) | clipping.get(case, {})
+
     def optimizer_and_schedule(model):
         if case == "adam-cosine":
             return Adam(model.parameters(), lr=1e-2), CosineDecay(total, min_lr=1e-4)
+        if case == "adamw-warmup-clip":
+            return AdamW(model.parameters(), lr=1e-2), LinearWarmup(5, then=CosineDecay(total - 5))
+        if case == "rmsprop-plateau-clip":  # training loss in max mode: a plateau at every evaluation
+            return RMSprop(model.parameters(), lr=1e-3, momentum=0.5), ReduceLROnPlateau("loss", 0.5, 1, mode="max")
         return SGD(model.parameters(), lr=0.05, momentum=0.9, nesterov=True), StepDecay(5, 0.5)
 
     straight = small_cnn(seed=0)
     straight_opt, schedule = optimizer_and_schedule(straight)
-    straight_history = straight.fit(x, y, optimizer=straight_opt, callbacks=[schedule], **fit_options(total))
+    straight_history = straight.fit(x, y, optimizer=straight_opt, callbacks=[schedule], **options)
 
     crashed = small_cnn(seed=0)
     crashed_opt, schedule = optimizer_and_schedule(crashed)
     saver = ModelCheckpoint(tmp_path / "ckpt.npz", every=k)
     with pytest.raises(KeyboardInterrupt):
-        crashed.fit(x, y, optimizer=crashed_opt, callbacks=[schedule, saver, CrashAt(k + 4)], **fit_options(total))
+        crashed.fit(x, y, optimizer=crashed_opt, callbacks=[schedule, saver, CrashAt(k + 4)], **options)
     assert saver.saved == [tmp_path / "ckpt.npz"]
 
     resumed = small_cnn(seed=99)  # a new process would build other initial weights
     resumed_opt, schedule = optimizer_and_schedule(resumed)
     resumed_history = resumed.fit(x, y, optimizer=resumed_opt, callbacks=[schedule],
-                                  resume_from=tmp_path / "ckpt.npz", **fit_options(total))
+                                  resume_from=tmp_path / "ckpt.npz", **options)
+    if case == "rmsprop-plateau-clip":
+        assert resumed_opt.lr < 1e-3 and schedule.reductions  # the resumed run went on reducing
 
     assert_same_state(straight, resumed, straight_opt, resumed_opt)
     assert resumed_history.history == straight_history.history

@@ -4,7 +4,7 @@ import math
 import numpy as np
 import pytest
 
-from dlcore.optim import SGD, Adam
+from dlcore.optim import SGD, Adam, AdamW, RMSprop, clip_grad_norm, clip_grad_value
 from dlcore.parameter import Parameter
 from tests.robustness import rejects
 
@@ -190,3 +190,197 @@ def test_adam_matches_torch_when_installed():
         opt.step()
     for p, tensor in zip(params, tensors):
         np.testing.assert_allclose(p.data, tensor.detach().numpy(), rtol=1e-12, atol=1e-14)
+
+
+# ---------------------------------------------------------------- AdamW and RMSprop (PyTorch's update rules)
+
+
+def _pytorch_adamw(start, grads_per_step, lr, b1, b2, eps, wd):
+    """torch.optim.AdamW's single-tensor update, written out: decay the weights, then Adam's step
+    on the plain gradient; a parameter without a gradient is skipped and its step does not advance."""
+    params = [w.astype(np.float64) for w in start]
+    state = [None] * len(params)
+    for grads in grads_per_step:
+        for i, grad in enumerate(grads):
+            if grad is None:
+                continue
+            if state[i] is None:
+                state[i] = {"step": 0, "exp_avg": np.zeros_like(params[i]), "exp_avg_sq": np.zeros_like(params[i])}
+            s = state[i]
+            s["step"] += 1
+            params[i] = params[i] * (1 - lr * wd)  # param.mul_(1 - lr * weight_decay)
+            s["exp_avg"] += (1 - b1) * (grad - s["exp_avg"])
+            s["exp_avg_sq"] = s["exp_avg_sq"] * b2 + (1 - b2) * grad * grad
+            step_size = lr / (1 - b1 ** s["step"])
+            denom = np.sqrt(s["exp_avg_sq"]) / math.sqrt(1 - b2 ** s["step"]) + eps
+            params[i] = params[i] - step_size * s["exp_avg"] / denom
+    return params
+
+
+def _pytorch_rmsprop(start, grads_per_step, lr, alpha, eps, wd, momentum, centered):
+    """torch.optim.RMSprop's single-tensor update, written out."""
+    params = [w.astype(np.float64) for w in start]
+    state = [None] * len(params)
+    for grads in grads_per_step:
+        for i, grad in enumerate(grads):
+            if grad is None:
+                continue
+            if state[i] is None:
+                zeros = np.zeros_like(params[i])
+                state[i] = {"square_avg": zeros.copy(), "grad_avg": zeros.copy(), "momentum_buffer": zeros.copy()}
+            s = state[i]
+            grad = grad + wd * params[i]
+            s["square_avg"] = s["square_avg"] * alpha + (1 - alpha) * grad * grad
+            if centered:
+                s["grad_avg"] += (1 - alpha) * (grad - s["grad_avg"])  # grad_avg.lerp_(grad, 1 - alpha)
+                avg = np.sqrt(s["square_avg"] - s["grad_avg"] * s["grad_avg"]) + eps
+            else:
+                avg = np.sqrt(s["square_avg"]) + eps
+            if momentum > 0:
+                s["momentum_buffer"] = s["momentum_buffer"] * momentum + grad / avg
+                params[i] = params[i] - lr * s["momentum_buffer"]
+            else:
+                params[i] = params[i] - lr * grad / avg
+    return params
+
+
+def _train_with_gaps(optimizer, params, history):
+    for grads in history:
+        for p, g in zip(params, grads):
+            p.grad = g
+        optimizer.step()
+
+
+@pytest.mark.parametrize("settings", [{}, {"lr": 1e-2, "betas": (0.8, 0.99), "eps": 1e-6, "weight_decay": 0.1}])
+def test_adamw_matches_pytorch_formula(settings):
+    """Defaults (lr 1e-3, betas (0.9, 0.999), eps 1e-8, weight_decay 1e-2) and others, ten steps,
+    the second parameter without a gradient on every other step."""
+    full = {"lr": 1e-3, "betas": (0.9, 0.999), "eps": 1e-8, "weight_decay": 1e-2} | settings
+    params = _params()
+    start = [p.data.copy() for p in params]
+    history = _gradients_with_gaps(10, [w.shape for w in start])
+    opt = AdamW(params, **settings)
+    _train_with_gaps(opt, params, history)
+    assert opt.parameter_steps == [10, 5]
+    expected = _pytorch_adamw(start, history, full["lr"], *full["betas"], full["eps"], full["weight_decay"])
+    for p, want in zip(params, expected):
+        np.testing.assert_allclose(p.data, want, rtol=1e-12, atol=1e-14)
+
+
+def test_adamw_decay_is_decoupled_from_adam_l2():
+    """The same weight_decay coupled (Adam) and decoupled (AdamW) gives different weights; with
+    weight_decay=0 the two are the same optimizer."""
+    history = _gradients_with_gaps(5, [w.shape for w in (p.data for p in _params())])
+    finals = {}
+    for name, cls, wd in [("adam", Adam, 0.1), ("adamw", AdamW, 0.1), ("adam0", Adam, 0.0), ("adamw0", AdamW, 0.0)]:
+        params = _params()
+        _train_with_gaps(cls(params, lr=1e-2, weight_decay=wd), params, history)
+        finals[name] = [p.data for p in params]
+    assert not np.allclose(finals["adam"][0], finals["adamw"][0], rtol=1e-6, atol=0)
+    for a, b in zip(finals["adam0"], finals["adamw0"]):
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("settings", [
+    {},
+    {"lr": 1e-3, "alpha": 0.9, "eps": 1e-6, "weight_decay": 0.01},
+    {"momentum": 0.9},
+    {"centered": True},
+    {"lr": 5e-3, "momentum": 0.5, "centered": True, "weight_decay": 0.02},
+])
+def test_rmsprop_matches_pytorch_formula(settings):
+    full = {"lr": 1e-2, "alpha": 0.99, "eps": 1e-8, "weight_decay": 0.0, "momentum": 0.0, "centered": False} | settings
+    params = _params()
+    start = [p.data.copy() for p in params]
+    history = _gradients_with_gaps(10, [w.shape for w in start])
+    _train_with_gaps(RMSprop(params, **settings), params, history)
+    expected = _pytorch_rmsprop(start, history, full["lr"], full["alpha"], full["eps"], full["weight_decay"],
+                                full["momentum"], full["centered"])
+    for p, want in zip(params, expected):
+        np.testing.assert_allclose(p.data, want, rtol=1e-12, atol=1e-14)
+
+
+def test_rmsprop_keeps_only_the_state_its_settings_need():
+    opt = RMSprop([{"params": _params()[:1], "momentum": 0.9}, {"params": _params(1)[1:], "centered": True}])
+    slots = opt.state_slots()
+    assert [a is None for a in slots["momentum_buffer"]] == [False, True]
+    assert [a is None for a in slots["grad_avg"]] == [True, False]
+    assert all(a is not None for a in slots["square_avg"])
+
+
+def test_parameter_groups_train_with_their_own_settings():
+    """A group's weight_decay and lr apply to its parameters only: each group trains as an
+    optimizer of its own would."""
+    history = _gradients_with_gaps(4, [w.shape for w in (p.data for p in _params())])
+    params = _params()
+    _train_with_gaps(AdamW([{"params": params[:1], "weight_decay": 0.5}, {"params": params[1:], "lr": 0.1}], lr=1e-2),
+                     params, history)
+    alone = [_params()[0], _params()[1]]
+    _train_with_gaps(AdamW([alone[0]], lr=1e-2, weight_decay=0.5), [alone[0]], [[h[0]] for h in history])
+    _train_with_gaps(AdamW([alone[1]], lr=0.1), [alone[1]], [[h[1]] for h in history])
+    for p, q in zip(params, alone):
+        np.testing.assert_array_equal(p.data, q.data)
+
+
+@pytest.mark.parametrize("make,match", [
+    (lambda ps: AdamW(ps, weight_decay=-0.1), "weight_decay must be >= 0"),
+    (lambda ps: AdamW(ps, eps=0), "eps must be > 0"),
+    (lambda ps: RMSprop(ps, alpha=1.0), "alpha must be in"),
+    (lambda ps: RMSprop(ps, momentum=1.0), "momentum must be in"),
+    (lambda ps: RMSprop(ps, eps=-1e-8), "eps must be > 0"),
+    (lambda ps: RMSprop(ps, centered="yes"), "centered must be True or False"),
+    (lambda ps: RMSprop([{"params": ps, "alpha": -0.5}]), r"parameter group 0: alpha must be in"),
+    (lambda ps: RMSprop([{"params": ps, "betas": (0.9, 0.99)}]), r"unknown hyperparameters \['betas'\]"),
+])
+def test_bad_adamw_and_rmsprop_settings_are_rejected(make, match):
+    with rejects(ValueError, match=match):
+        make(_params())
+
+
+# ---------------------------------------------------------------- gradient clipping (torch.nn.utils semantics)
+
+
+def _with_grads(*grads):
+    params = [Parameter(np.zeros_like(g)) for g in grads]
+    for p, g in zip(params, grads):
+        p.grad = g.copy()
+    return params
+
+
+def test_clip_grad_norm_scales_all_gradients_by_the_total_norm():
+    params = _with_grads(np.array([3.0, 0.0]), np.array([[0.0], [4.0]]))  # total norm 5
+    params.append(Parameter(np.ones(2)))  # no gradient: left out
+    total = clip_grad_norm(params, max_norm=1.0)
+    assert total == pytest.approx(5.0, rel=1e-15)
+    scale = 1.0 / (5.0 + 1e-6)  # torch: max_norm / (total_norm + 1e-6)
+    np.testing.assert_allclose(params[0].grad, [3.0 * scale, 0.0], rtol=1e-15)
+    np.testing.assert_allclose(params[1].grad, [[0.0], [4.0 * scale]], rtol=1e-15)
+    assert params[2].grad is None
+
+
+def test_clip_grad_norm_leaves_gradients_below_the_limit_and_keeps_dtype():
+    params = _with_grads(np.array([0.3, 0.4], dtype=np.float32))
+    assert clip_grad_norm(params, max_norm=1.0) == pytest.approx(0.5, rel=1e-6)
+    np.testing.assert_array_equal(params[0].grad, np.array([0.3, 0.4], dtype=np.float32))
+    big = _with_grads(np.array([30.0, 40.0], dtype=np.float32))
+    clip_grad_norm(big, max_norm=2.0)
+    assert big[0].grad.dtype == np.float32
+    np.testing.assert_allclose(big[0].grad, [1.2, 1.6], rtol=1e-6)
+
+
+def test_clip_grad_value_clamps_each_element():
+    params = _with_grads(np.array([-3.0, -0.2, 0.0, 0.7, 5.0]))
+    clip_grad_value(params, 0.5)
+    np.testing.assert_array_equal(params[0].grad, [-0.5, -0.2, 0.0, 0.5, 0.5])
+
+
+@pytest.mark.parametrize("call,error,match", [
+    (lambda ps: clip_grad_norm(ps, 0), ValueError, "max_norm must be a finite number > 0"),
+    (lambda ps: clip_grad_norm(ps, float("inf")), ValueError, "max_norm must be a finite number > 0"),
+    (lambda ps: clip_grad_value(ps, -1.0), ValueError, "value must be a finite number > 0"),
+    (lambda ps: clip_grad_value(ps, "1"), ValueError, "value must be a finite number > 0"),
+    (lambda ps: clip_grad_norm([np.ones(2)], 1.0), TypeError, "expects dlcore Parameters"),
+])
+def test_bad_clipping_arguments_are_rejected(call, error, match):
+    with rejects(error, match=match):
+        call(_with_grads(np.ones(2)))

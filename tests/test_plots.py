@@ -6,7 +6,7 @@ import pytest
 
 from dlcore.data import load_mnist
 from dlcore.history import History
-from dlcore.plots import mosaic_shape, plot_curves, plot_feature_maps, plot_filters, plot_history
+from dlcore.plots import filter_mosaic, mosaic_shape, plot_curves, plot_feature_maps, plot_filters, plot_history
 from dlcore.zoo import mnist_cnn
 from tests.robustness import rejects
 
@@ -44,25 +44,73 @@ def test_training_curves_are_written_at_their_pixel_size(tmp_path):
         plot_history({"iteration": [1], "accuracy": [0.5]}, tmp_path / "none.png")
 
 
-def test_first_layer_filters_form_a_grid_of_5x5_tiles(tmp_path):
+def test_filter_mosaic_places_every_channel_of_every_filter():
+    weights = np.zeros((5, 3, 2, 3))
+    weights[4, 2, 1, 0] = 0.5  # filter 4 (row 1, column 1 of a 3-column grid), channel 2, weight (1, 0)
+    mosaic = filter_mosaic(weights, [0, 2], columns=3, scale=2, gap=3, channel_gap=1)
+    block_h, block_w = 2 * 2, 2 * (3 * 2 + 1) - 1  # two channel tiles of 4 x 6, 1 pixel apart
+    assert mosaic.shape == (2 * (block_h + 3) + 3, 3 * (block_w + 3) + 3) == (17, 51)
+    top, left = 3 + block_h + 3, 3 + block_w + 3  # filter 4's block
+    second = left + 3 * 2 + 1  # its second tile: channel 2
+    np.testing.assert_array_equal(mosaic[top + 2:top + 4, second:second + 2], 0.5)
+    assert np.nansum(mosaic) == 0.5 * 4  # one weight, a 2 x 2 square
+    assert np.isnan(mosaic[:3]).all() and np.isnan(mosaic[:, left - 3:left]).all()  # frame and gaps
+    assert np.isnan(mosaic[top:top + block_h, left + 6]).all()  # between a filter's channels
+    assert not np.isnan(mosaic[3:3 + block_h, 3:3 + 6]).any()  # filter 0's first tile is all weights
+    assert np.isnan(mosaic[top:, 3 * 3 + 2 * block_w:]).all()  # no sixth filter: background
+
+
+def _captured_figure(monkeypatch):
+    """plot_filters' figure, kept open instead of saved."""
+    figures = []
+    monkeypatch.setattr("dlcore.plots._save_placed_figure", lambda fig, path: figures.append(fig) or path)
+    return figures
+
+
+def test_filters_of_every_input_channel_with_a_colour_bar(tmp_path, monkeypatch):
+    weights = np.random.default_rng(0).normal(0, 0.1, (6, 3, 5, 5))
+    weights[2, 1, 0, 0] = -0.9  # the largest magnitude: the colour scale is +-0.9
+    figures = _captured_figure(monkeypatch)
+    plot_filters(weights, tmp_path / "rgb.png", columns=4, scale=6)
+    (fig,) = figures
+    image_ax, bar_ax = fig.axes
+    (image,) = image_ax.get_images()
+    np.testing.assert_array_equal(image.get_array().filled(np.nan), filter_mosaic(weights, [0, 1, 2], 4, 6, 4, 2))
+    assert image.get_clim() == (-0.9, 0.9) and image.get_cmap().name.startswith("RdBu_r")
+    assert bar_ax.get_ylabel() == "weight"
+    assert fig._suptitle.get_text() == "6 filters of 5x5: input channels 0-2 of 3, left to right in each filter"
+    # at one pixel per mosaic element: the mosaic's own size in the figure
+    width, height = image_ax.get_window_extent().width, image_ax.get_window_extent().height
+    assert (round(height), round(width)) == image.get_array().shape
+
+
+@pytest.mark.parametrize("channels, shown, text", [
+    (None, list(range(16)), "input channels 0-15 of 32"),
+    (5, [5], "input channel 5 of 32"),
+    ([3, 0, 7], [3, 0, 7], "input channels 3, 0, 7 of 32"),
+])
+def test_filters_say_which_input_channels_they_show(tmp_path, monkeypatch, channels, shown, text):
+    conv2 = mnist_cnn(rng=0)["conv2"]  # 64 filters of 32 channels
+    figures = _captured_figure(monkeypatch)
+    plot_filters(conv2, tmp_path / "conv2.png", channels=channels, scale=4)
+    (image,) = figures[0].axes[0].get_images()
+    expected = filter_mosaic(conv2.weight.data.astype(np.float64), shown, 8, 4, 4, 2)
+    np.testing.assert_array_equal(image.get_array().filled(np.nan), expected)
+    assert text in figures[0]._suptitle.get_text()
+
+
+def test_the_first_layer_filters_png_is_readable(tmp_path):
+    """The notes' conv1: 32 tiles of 5 x 5, scaled to a mosaic about 720 pixels wide, the
+    strongest weight in the colour map's end colour."""
     conv1 = mnist_cnn(rng=0)["conv1"]
     conv1.weight.data[...] = 0
-    conv1.weight.data[3, 0, 1, 2] = 0.5   # filter 3: one positive weight at row 1, column 2
-    conv1.weight.data[9, 0, 4, 4] = -0.5  # filter 9: one negative weight in its corner
-    image = read_png(plot_filters(conv1, tmp_path / "filters.png", columns=8, scale=8, gap=2))
-    assert image.shape[:2] == mosaic_shape(32, (5, 5), 8, 8, 2) == (4 * 42 + 2, 8 * 42 + 2)
-
-    cmap = matplotlib.colormaps["RdBu_r"]
-    three, nine = tile(image, 3, (5, 5), 8, 8, 2), tile(image, 9, (5, 5), 8, 8, 2)
-    np.testing.assert_allclose(three[8:16, 16:24], np.broadcast_to(cmap(1.0), (8, 8, 4)), atol=PNG_STEP)
-    np.testing.assert_allclose(nine[32:40, 32:40], np.broadcast_to(cmap(0.0), (8, 8, 4)), atol=PNG_STEP)
-    np.testing.assert_allclose(three[:8, :8], np.broadcast_to(cmap(0.5), (8, 8, 4)), atol=PNG_STEP)  # zero
-    np.testing.assert_allclose(image[:2], np.broadcast_to((0.25, 0.25, 0.25, 1), image[:2].shape), atol=PNG_STEP)
-    np.testing.assert_allclose(image[:, 42:44], np.broadcast_to((0.25, 0.25, 0.25, 1), (170, 2, 4)), atol=PNG_STEP)
-
-    weights = np.random.default_rng(0).standard_normal((6, 3, 5, 5))
-    image = read_png(plot_filters(weights, tmp_path / "raw.png", columns=4, scale=3, gap=1, channel=2))
-    assert image.shape[:2] == mosaic_shape(6, (5, 5), 4, 3, 1) == (2 * 16 + 1, 4 * 16 + 1)
+    conv1.weight.data[3, 0, 1, 2] = 0.5  # one positive weight
+    image = read_png(plot_filters(conv1, tmp_path / "filters.png"))
+    scale = 18  # ceil(720 / (8 filters * 5 columns))
+    mosaic_height, mosaic_width = filter_mosaic(conv1.weight.data, [0], 8, scale, 4).shape
+    assert image.shape[0] > mosaic_height and image.shape[1] > mosaic_width >= 720
+    strongest = np.abs(image - matplotlib.colormaps["RdBu_r"](1.0)).max(axis=2) <= PNG_STEP
+    assert (scale - 1) ** 2 <= strongest.sum() <= (scale + 1) ** 2 + 40  # the weight's square (+ the bar's top)
 
 
 def test_feature_maps_of_a_chosen_layer_for_one_image(tmp_path, mnist_path):
@@ -98,7 +146,10 @@ def test_feature_map_errors_name_the_layers(tmp_path):
 
 @pytest.mark.parametrize("bad, match", [
     ("dense", r"expected a Conv2D layer or its weights \(K, C, kh, kw\), got Dense of shape \(3136, 1024\)"),
-    ("channel", "channel 1 is not one of the 1 input channels"),
+    ("channel", r"channel 1 is not one of the 1 input channels \(0..0\)"),
+    ("twice", r"channels lists a channel twice: \[0, 0\]"),
+    ("text", "channels must be None, an input channel or a list of them, got 'red'"),
+    ("scale", "scale must be an int >= 1, got 0"),
 ])
 def test_filter_errors(tmp_path, bad, match):
     model = mnist_cnn(rng=0)
@@ -106,7 +157,9 @@ def test_filter_errors(tmp_path, bad, match):
         if bad == "dense":
             plot_filters(model["fc1"], tmp_path / "x.png")
         else:
-            plot_filters(model["conv1"], tmp_path / "x.png", channel=1)
+            options = {"channel": {"channels": 1}, "twice": {"channels": [0, 0]}, "text": {"channels": "red"},
+                       "scale": {"scale": 0}}[bad]
+            plot_filters(model["conv1"], tmp_path / "x.png", **options)
 
 
 def test_curve_legends_say_the_training_loss_is_a_running_mean_in_training_mode(tmp_path, monkeypatch):

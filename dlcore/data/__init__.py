@@ -9,6 +9,8 @@ from dlcore.data.augment import (
     RandomTranslation,
     SaltPepperNoise,
 )
+from dlcore.data.augment_color import ColorJitter, Normalize
+from dlcore.data.augment_crops import Cutout, RandomCrop, RandomResizedCrop
 from dlcore.data.batching import BatchSampler, iterate_minibatches
 from dlcore.data.cifar import load_cifar
 from dlcore.data.errors import DataFileError, DatasetNotFoundError
@@ -19,13 +21,18 @@ from dlcore.data.splits import train_validation_split
 
 __all__ = [
     "BatchSampler",
+    "ColorJitter",
     "Compose",
+    "Cutout",
     "DataFileError",
     "DatasetNotFoundError",
     "GaussianNoise",
     "ImageFiles",
     "ImageFolder",
+    "Normalize",
+    "RandomCrop",
     "RandomFlip",
+    "RandomResizedCrop",
     "RandomRotation",
     "RandomScale",
     "RandomTranslation",

@@ -1,8 +1,9 @@
-"""Data augmentation of image batches (N, C, H, W): flips, rotations, shifts, zooms and noise.
+"""Data augmentation of image batches (N, C, H, W): flips, rotations, shifts, zooms and noise
+(crops and cutout: augment_crops.py; colour jitter and normalization: augment_color.py).
 
 Each transform draws its random parameters per sample from a np.random.Generator and
-returns a new array of the input's shape and dtype; `p` is the probability that a sample
-is transformed at all. Compose chains transforms, owns a seeded Generator whose state can
+returns a new array of the input's dtype and shape (the crops: of their size); `p` is the
+probability that a sample is transformed at all. Compose chains transforms, owns a seeded Generator whose state can
 be saved, and is the callable that `Model.fit(augment=...)` applies to every training
 batch. Parameters are checked when a transform is built: a ValueError (TypeError for a
 non-number) names the transform and the parameter.

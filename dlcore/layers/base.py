@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import abc
+import functools
+import inspect
 
 import numpy as np
 
@@ -34,8 +36,16 @@ class Layer(abc.ABC):
     """
 
     multi_input = False
+    # constructor arguments that only shape the initial values, which loaded weights replace
+    unsaved_arguments: tuple[str, ...] = ("weight_init", "bias_init", "rng")
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if "__init__" in cls.__dict__:
+            cls.__init__ = _recording_arguments(cls.__init__)
 
     def __init__(self, name: str | None = None):
+        self.__dict__.setdefault("_arguments", {"name": name})
         self.name = name
         self.training = True
         self._params: dict[str, Parameter] = {}
@@ -79,6 +89,16 @@ class Layer(abc.ABC):
         """Restore what extra_state() returned."""
         for key in self.extra_state_keys:
             setattr(self, key, int(state[key]))
+
+    def config(self) -> dict:
+        """The constructor arguments that rebuild this layer, JSON-able: as given (defaults
+        filled in), with the layer's current name, without `unsaved_arguments`; dtypes as
+        names ("float32"), tuples as lists. type(layer)(**layer.config()) is the same layer
+        up to its initial weights (dlcore.model_file saves models this way)."""
+        config = {key: _json_argument(value) for key, value in self._arguments.items()
+                  if key not in self.unsaved_arguments}
+        config["name"] = self.name
+        return config
 
     def freeze(self, frozen: bool = True):
         """Stop (or resume) training this layer's parameters."""
@@ -175,6 +195,37 @@ class Layer(abc.ABC):
 
     def __repr__(self):
         return self.describe()
+
+
+def _recording_arguments(init):
+    """`init` wrapped to keep the arguments of the outermost constructor call (the class's own,
+    not the super().__init__ calls it makes) as self._arguments, for Layer.config."""
+    signature = inspect.signature(init)
+
+    @functools.wraps(init)
+    def recording_init(self, *args, **kwargs):
+        if "_arguments" not in self.__dict__:
+            try:
+                bound = signature.bind(self, *args, **kwargs)
+            except TypeError:  # arguments that do not fit: Python's own error, naming the class
+                return init(self, *args, **kwargs)
+            bound.apply_defaults()
+            self._arguments = dict(list(bound.arguments.items())[1:])  # without self
+        init(self, *args, **kwargs)
+
+    return recording_init
+
+
+def _json_argument(value):
+    """A constructor argument as JSON holds it: NumPy scalars as Python numbers, dtypes by
+    name, tuples as lists; anything else as it is (the model file rejects what JSON cannot hold)."""
+    if isinstance(value, np.dtype) or (isinstance(value, type) and issubclass(value, np.generic)):
+        return np.dtype(value).name
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, (tuple, list)):
+        return [_json_argument(item) for item in value]
+    return value
 
 
 def batch_shape_text(shape) -> str:

@@ -34,6 +34,10 @@ class Dropout(Layer):
         self.calls = 0
         self.enabled = True
 
+    def config(self) -> dict:
+        """With the seed drawn from `rng` when none was given: the rebuilt layer draws the same masks."""
+        return {**super().config(), "seed": self.seed}
+
     def forward(self, x):
         if not (self.training and self.enabled) or self.rate == 0:
             return x, None

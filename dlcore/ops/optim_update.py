@@ -3,6 +3,8 @@
 One call updates every parameter of a group (on a GPU: one launch for all of them), so
 the signatures take lists. Penalties enter the gradient first (coupled, as in PyTorch):
     g = grad + weight_decay * w + l1 * sign(w)
+AdamW's weight decay is decoupled instead: Adam's update with `decoupled_weight_decay`,
+which shrinks the weights by (1 - lr * decoupled_weight_decay) beside the gradient step.
 
 The GPU path (kernels/optim.cu) is a multi-tensor apply: one launch per dtype among the
 parameters, given a device table of each tensor's parameter, gradient and state addresses and a
@@ -59,15 +61,17 @@ def _bias_corrections(step, lr, beta1, beta2) -> tuple[float, float]:
 
 
 def adam_update_cpu(params, grads, exp_avgs, exp_avg_sqs, *, steps, lr, beta1, beta2, eps,
-                    weight_decay=0.0, l1=0.0):
+                    weight_decay=0.0, l1=0.0, decoupled_weight_decay=0.0):
     """Bias-corrected Adam (Kingma & Ba), each parameter's step t_i counted from 1 (`steps`, as
-    PyTorch's per-parameter state["step"]):
+    PyTorch's per-parameter state["step"]), and AdamW (Loshchilov & Hutter) with
+    decoupled_weight_decay:
         m = b1*m + (1-b1)*g;  v = b2*v + (1-b2)*g^2
-        w -= lr * (m / (1-b1^t_i)) / (sqrt(v) / sqrt(1-b2^t_i) + eps)
+        w = w * (1 - lr*decoupled_weight_decay) - lr * (m / (1-b1^t_i)) / (sqrt(v) / sqrt(1-b2^t_i) + eps)
     Each parameter is updated block by block with in-place ufuncs and one scratch block, so
     the dozen passes over w, g, m, v run in cache and allocate no parameter-sized temporaries.
     """
     _check_steps("adam_update", params, steps)
+    decay = 1.0 - lr * decoupled_weight_decay
     for w, grad, m, v, step in zip(params, grads, exp_avgs, exp_avg_sqs, steps):
         # w -= lr/(1-b1^t) * m / (sqrt(v)/r + eps) = lr*r/(1-b1^t) * m / (sqrt(v) + eps*r), r = sqrt(1-b2^t)
         lr_corrected, bias_correction2 = _bias_corrections(step, lr, beta1, beta2)
@@ -89,7 +93,9 @@ def adam_update_cpu(params, grads, exp_avgs, exp_avg_sqs, *, steps, lr, beta1, b
             scratch += eps_scaled
             np.divide(mb, scratch, out=scratch)
             scratch *= step_size
-            wb -= scratch  # w -= step_size * m / (sqrt(v) + eps * sqrt(1-b2^t))
+            if decay != 1.0:
+                wb *= decay
+            wb -= scratch  # w = w * decay - step_size * m / (sqrt(v) + eps * sqrt(1-b2^t))
 
 
 def sgd_update_cpu(params, grads, momentum_buffers, *, lr, momentum=0.0, nesterov=False,
@@ -107,9 +113,35 @@ def sgd_update_cpu(params, grads, momentum_buffers, *, lr, momentum=0.0, nestero
         w -= lr * g
 
 
+def rmsprop_update_cpu(params, grads, square_avgs, grad_avgs, momentum_buffers, *, lr, alpha, eps,
+                       momentum=0.0, centered=False, weight_decay=0.0, l1=0.0):
+    """RMSprop (Hinton), PyTorch's formulation:
+        v = a*v + (1-a)*g^2
+        d = sqrt(v - c^2) + eps with c = a*c + (1-a)*g if centered, else sqrt(v) + eps
+        b = mu*b + g/d; w -= lr * b   (w -= lr * g/d without momentum)
+    `grad_avgs` is ignored (may hold None) unless centered, `momentum_buffers` when momentum == 0.
+    """
+    for w, grad, v, c, buf in zip(params, grads, square_avgs, grad_avgs, momentum_buffers):
+        g = _penalized(w, grad, weight_decay, l1)
+        v *= alpha
+        v += (1.0 - alpha) * (g * g)
+        if centered:
+            c *= alpha
+            c += (1.0 - alpha) * g
+            denom = np.sqrt(v - c * c) + eps
+        else:
+            denom = np.sqrt(v) + eps
+        step = g / denom
+        if momentum:
+            buf *= momentum
+            buf += step
+            step = buf
+        w -= lr * step
+
+
 # ---------------------------------------------------------------- CUDA launchers
 
-_kernels = KernelFile("optim.cu", ("adam_update", "sgd_update"))
+_kernels = KernelFile("optim.cu", ("adam_update", "sgd_update", "rmsprop_update"))
 _BLOCK = 256  # threads per block; they stride over the block's chunk
 CHUNK_SIZE = 4096  # elements of one tensor that one block updates
 
@@ -166,13 +198,13 @@ def _launch_multi_tensor(name, dtype, tensors, scalars) -> None:
 
 
 def adam_update_gpu(params, grads, exp_avgs, exp_avg_sqs, *, steps, lr, beta1, beta2, eps,
-                    weight_decay=0.0, l1=0.0):
+                    weight_decay=0.0, l1=0.0, decoupled_weight_decay=0.0):
     """CUDA launcher of `adam_update`: one launch per dtype among the parameters, with a table of
     each parameter's bias corrections (its own step)."""
     op = "adam_update"
     _check_group(op, params, {"grads": grads, "exp_avgs": exp_avgs, "exp_avg_sqs": exp_avg_sqs})
     _check_steps(op, params, steps)
-    hyper = (beta1, 1.0 - beta1, beta2, 1.0 - beta2, eps, weight_decay, l1)
+    hyper = (beta1, 1.0 - beta1, beta2, 1.0 - beta2, eps, weight_decay, l1, 1.0 - lr * decoupled_weight_decay)
     for dtype, indices in _indices_by_dtype(params).items():
         tensors = [(params[i], launch.contiguous(grads[i]), exp_avgs[i], exp_avg_sqs[i]) for i in indices]
         corrections = np.array([_bias_corrections(steps[i], lr, beta1, beta2) for i in indices], dtype=dtype)
@@ -199,6 +231,25 @@ def sgd_update_gpu(params, grads, momentum_buffers, *, lr, momentum=0.0, nestero
         _launch_multi_tensor("sgd_update", dtype, tensors, scalars)
 
 
+def rmsprop_update_gpu(params, grads, square_avgs, grad_avgs, momentum_buffers, *, lr, alpha, eps,
+                       momentum=0.0, centered=False, weight_decay=0.0, l1=0.0):
+    """CUDA launcher of `rmsprop_update`: one launch per dtype among the parameters."""
+    states = {"square_avgs": square_avgs}
+    if centered:
+        states["grad_avgs"] = grad_avgs
+    if momentum:
+        states["momentum_buffers"] = momentum_buffers
+    _check_group("rmsprop_update", params, {"grads": grads, **states})
+    for dtype, indices in _indices_by_dtype(params).items():
+        tensors = [
+            (params[i], launch.contiguous(grads[i]), square_avgs[i], grad_avgs[i] if centered else None,
+             momentum_buffers[i] if momentum else None)
+            for i in indices
+        ]
+        hyper = (lr, alpha, 1.0 - alpha, eps, momentum, weight_decay, l1)
+        _launch_multi_tensor("rmsprop_update", dtype, tensors, tuple(launch.scalar(v, dtype) for v in hyper))
+
+
 # ---------------------------------------------------------------- dispatchers
 
 
@@ -212,3 +263,9 @@ def sgd_update(params, grads, momentum_buffers, **hyper):
     if get_backend().runs_kernels:
         return sgd_update_gpu(params, grads, momentum_buffers, **hyper)
     return sgd_update_cpu(params, grads, momentum_buffers, **hyper)
+
+
+def rmsprop_update(params, grads, square_avgs, grad_avgs, momentum_buffers, **hyper):
+    if get_backend().runs_kernels:
+        return rmsprop_update_gpu(params, grads, square_avgs, grad_avgs, momentum_buffers, **hyper)
+    return rmsprop_update_cpu(params, grads, square_avgs, grad_avgs, momentum_buffers, **hyper)

@@ -6,8 +6,15 @@ import pytest
 
 from dlcore.backend import to_backend, to_numpy
 from dlcore.ops import optim_update
-from dlcore.ops.optim_update import adam_update, adam_update_cpu, sgd_update, sgd_update_cpu
-from dlcore.optim import SGD, Adam
+from dlcore.ops.optim_update import (
+    adam_update,
+    adam_update_cpu,
+    rmsprop_update,
+    rmsprop_update_cpu,
+    sgd_update,
+    sgd_update_cpu,
+)
+from dlcore.optim import SGD, Adam, AdamW, RMSprop
 from dlcore.parameter import Parameter
 
 from .op_check import THREAD_ORDERS, assert_close, backend_context, random_array
@@ -71,6 +78,50 @@ def test_adam_matches_numpy(backend, rng, small_chunks, dtype, penalties):
     lists = _tensors(rng, SHAPES, dtype, 4)
     hyper = _adam(lists, **penalties)
     _assert_lists_close(_on_backend(backend, adam_update, lists, hyper), _on_numpy(adam_update_cpu, lists, hyper))
+
+
+@pytest.mark.parametrize("backend", KERNEL_BACKENDS)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("penalties", [{"decoupled_weight_decay": 0.5}, {"decoupled_weight_decay": 0.1, "l1": 0.01}])
+def test_adamw_matches_numpy(backend, rng, small_chunks, dtype, penalties):
+    lists = _tensors(rng, SHAPES, dtype, 4)
+    hyper = _adam(lists, **penalties)
+    _assert_lists_close(_on_backend(backend, adam_update, lists, hyper), _on_numpy(adam_update_cpu, lists, hyper))
+
+
+def _rmsprop_tensors(rng, shapes, dtype, hyper):
+    """params, grads, square_avgs, grad_avgs (None unless centered), momentum buffers (None without
+    momentum); square_avg >= grad_avg^2, as the running means keep it."""
+    params, grads, grad_avgs, buffers, extra = _tensors(rng, shapes, dtype, 5)
+    square_avgs = [np.abs(e) + c * c for e, c in zip(extra, grad_avgs)]
+    if not hyper.get("centered"):
+        grad_avgs = [None] * len(params)
+    if not hyper.get("momentum"):
+        buffers = [None] * len(params)
+    return [params, grads, square_avgs, grad_avgs, buffers]
+
+
+@pytest.mark.parametrize("backend", KERNEL_BACKENDS)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize(
+    "hyper",
+    [
+        {"lr": 0.01, "alpha": 0.99, "eps": 1e-8},
+        {"lr": 0.01, "alpha": 0.9, "eps": 1e-6, "momentum": 0.9, "weight_decay": 0.01},
+        {"lr": 0.02, "alpha": 0.99, "eps": 1e-8, "centered": True, "l1": 0.003},
+        {"lr": 0.01, "alpha": 0.95, "eps": 1e-8, "centered": True, "momentum": 0.5, "weight_decay": 0.02},
+    ],
+)
+def test_rmsprop_matches_numpy(backend, rng, small_chunks, dtype, hyper):
+    lists = _rmsprop_tensors(rng, SHAPES, dtype, hyper)
+    _assert_lists_close(_on_backend(backend, rmsprop_update, lists, hyper), _on_numpy(rmsprop_update_cpu, lists, hyper))
+
+
+def test_rmsprop_centered_needs_gradient_averages(rng):
+    hyper = {"lr": 0.01, "alpha": 0.99, "eps": 1e-8, "centered": True}
+    lists = _rmsprop_tensors(rng, [(3,)], np.float32, {})
+    with pytest.raises(TypeError, match=r"grad_avgs\[0\] must be an array, got NoneType"):
+        _on_backend("emu", rmsprop_update, lists, hyper)
 
 
 @pytest.mark.parametrize("backend", KERNEL_BACKENDS)
@@ -191,6 +242,10 @@ def _train(backend, optimizer_class, steps=3, **kwargs):
     "optimizer_class, kwargs",
     [
         (Adam, {"lr": 1e-2, "weight_decay": 0.01, "l1": 0.001}),
+        (AdamW, {}),
+        (AdamW, {"lr": 1e-2, "weight_decay": 0.1}),
+        (RMSprop, {}),
+        (RMSprop, {"momentum": 0.9, "centered": True, "weight_decay": 0.01}),
         (SGD, {"lr": 0.1}),
         (SGD, {"lr": 0.1, "momentum": 0.9, "nesterov": True, "weight_decay": 0.001}),
     ],
