@@ -64,7 +64,9 @@ def nvrtc_compile(nvrtc, program_name: str, source: str, options, expressions):
         encoded = [option.encode() for option in options]
         (status,) = nvrtc.nvrtcCompileProgram(program, len(encoded), encoded)
         size = _checked(nvrtc, nvrtc.nvrtcGetProgramLogSize(program), "nvrtcGetProgramLogSize")
-        log = b" " * size
+        # NVRTC writes into the buffer: b" " * 1 is CPython's shared b" ", which it would turn into
+        # b"\x00" for the whole process; a 1-byte log is its NUL, and b"\x00" stays what it was
+        log = bytes(bytearray(size))
         _checked(nvrtc, nvrtc.nvrtcGetProgramLog(program, log), "nvrtcGetProgramLog")
         succeeded = status == nvrtc.nvrtcResult.NVRTC_SUCCESS
         lowered = {}
