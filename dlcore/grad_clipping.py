@@ -13,7 +13,7 @@ import math
 import numbers
 
 from dlcore.backend import xp
-from dlcore.parameter import Parameter
+from dlcore.parameter import Parameter, parameter_list
 
 NORM_EPS = 1e-6  # PyTorch's: scale = max_norm / (total_norm + 1e-6)
 
@@ -55,15 +55,7 @@ def gradient_clipper(owner: str, max_norm: float | None, max_value: float | None
 
 def _gradients(owner: str, params) -> list[Parameter]:
     """The Parameters of `params` (a Parameter, a list, or a {name: Parameter} dict) that have a gradient."""
-    if isinstance(params, Parameter):
-        params = [params]
-    elif isinstance(params, dict):
-        params = params.values()
-    params = list(params)
-    for p in params:
-        if not isinstance(p, Parameter):
-            raise TypeError(f"{owner}: expects dlcore Parameters (e.g. model.parameters()), got {type(p).__name__}")
-    return [p for p in params if p.grad is not None]
+    return [p for p in parameter_list(params, f"{owner}:") if p.grad is not None]
 
 
 def _check_positive(owner: str, name: str, value) -> float:

@@ -21,19 +21,9 @@ from __future__ import annotations
 from dlcore.backend import xp
 from dlcore.grad_clipping import clip_grad_norm, clip_grad_value
 from dlcore.ops import optim_update
-from dlcore.parameter import Parameter
+from dlcore.parameter import Parameter, parameter_list
 
 __all__ = ["SGD", "Adam", "AdamW", "RMSprop", "Optimizer", "clip_grad_norm", "clip_grad_value"]
-
-
-def _check_parameters(params) -> list[Parameter]:
-    if isinstance(params, dict):
-        params = params.values()
-    params = list(params)
-    for p in params:
-        if not isinstance(p, Parameter):
-            raise TypeError(f"optimizer expects dlcore Parameters, got {type(p).__name__}")
-    return params
 
 
 def _parameter_groups(params, hyperparameters: tuple[str, ...], owner: str) -> list[dict]:
@@ -51,7 +41,7 @@ def _parameter_groups(params, hyperparameters: tuple[str, ...], owner: str) -> l
         if unknown:
             raise ValueError(f"{owner}: parameter group {k} sets unknown hyperparameters {unknown}; "
                              f"valid: {', '.join(hyperparameters)}")
-        groups.append({**group, "params": _check_parameters(group["params"])})
+        groups.append({**group, "params": parameter_list(group["params"], "optimizer")})
     everything = [p for group in groups for p in group["params"]]
     if not everything:
         raise ValueError("optimizer got an empty parameter list")

@@ -20,3 +20,17 @@ class Parameter:
     def __repr__(self):
         state = "" if self.trainable else ", frozen"
         return f"Parameter({self.name or '?'}, shape={tuple(self.shape)}, dtype={self.data.dtype}{state})"
+
+
+def parameter_list(params, owner: str) -> list[Parameter]:
+    """The Parameters of `params` (a Parameter, an iterable, or a {name: Parameter} dict);
+    TypeError naming `owner` for anything else."""
+    if isinstance(params, Parameter):
+        params = [params]
+    elif isinstance(params, dict):
+        params = params.values()
+    params = list(params)
+    for p in params:
+        if not isinstance(p, Parameter):
+            raise TypeError(f"{owner} expects dlcore Parameters (e.g. model.parameters()), got {type(p).__name__}")
+    return params
